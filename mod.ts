@@ -1,0 +1,36 @@
+/**
+ * Server-side sessions for `Deno.serve`, the way Django gives them:
+ * `getSession(req)` is `request.session`. Absolute and idle timeouts, signed
+ * cookies, no lost updates between concurrent requests, and stores for
+ * memory, Deno KV and files behind one small interface.
+ *
+ * @example
+ * ```ts
+ * import { getSession, withSession } from "@denokit/session";
+ *
+ * const handler = withSession(async (req) => {
+ *   const session = await getSession(req);
+ *   if (new URL(req.url).pathname === "/set") {
+ *     session.set("sname", "Ram");
+ *     return new Response("User session is set");
+ *   }
+ *   const name = session.get("sname");
+ *   return new Response(name ? `Welcome ${name}` : "No session yet: visit /set");
+ * }, { idleTimeout: 30 * 60 });
+ * // Deno.serve(handler);
+ * ```
+ *
+ * @module
+ */
+
+export { getSession, withSession } from "./src/middleware.ts";
+export { Session } from "./src/session.ts";
+export type { JsonValue, SessionData } from "./src/json.ts";
+export type { CookieOptions, SessionOptions } from "./src/options.ts";
+export type {
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+  WriteCondition,
+} from "./src/store.ts";
+export { MemoryStore, type MemoryStoreOptions } from "./src/stores/memory.ts";

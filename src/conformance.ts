@@ -1,0 +1,307 @@
+/**
+ * The store conformance suite: what every {@linkcode SessionStore} must do for
+ * the middleware's guarantees (no lost update, no resurrected session, atomic
+ * rotation) to hold.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { generateId, storeKey } from "./id.ts";
+import type { SessionData } from "./json.ts";
+import type { SessionRecord, SessionStore } from "./store.ts";
+
+/** How {@linkcode testSessionStore} gets a store to test. */
+export interface StoreFactory {
+  /** A fresh, empty store; called once per step. */
+  create(): SessionStore | Promise<SessionStore>;
+  /** Releases a store made by `create` (close a database, remove a directory). */
+  dispose?(store: SessionStore): void | Promise<void>;
+}
+
+/** A fresh store key, as the middleware makes them. */
+function newKey(): string {
+  return storeKey(generateId());
+}
+
+function makeRecord(data: SessionData): SessionRecord {
+  const now = Date.now();
+  return {
+    data,
+    createdAt: now,
+    lastActiveAt: now,
+    absoluteExpiresAt: now + 3_600_000,
+    expiresAt: now + 3_600_000,
+    browserSession: false,
+  };
+}
+
+/**
+ * Runs the conformance suite as steps of the current test, each on a fresh
+ * store from `factory`.
+ *
+ * @example
+ * ```ts ignore
+ * import { MemoryStore } from "@denokit/session";
+ * import { testSessionStore } from "@denokit/session/testing";
+ *
+ * Deno.test("MemoryStore conforms", async (t) => {
+ *   await testSessionStore(t, { create: () => new MemoryStore(), dispose: (s) => (s as MemoryStore).close() });
+ * });
+ * ```
+ */
+export async function testSessionStore(
+  t: Deno.TestContext,
+  factory: StoreFactory,
+): Promise<void> {
+  const step = (name: string, fn: (store: SessionStore) => Promise<void>) =>
+    t.step(name, async () => {
+      const store = await factory.create();
+      try {
+        await fn(store);
+      } finally {
+        await factory.dispose?.(store);
+      }
+    });
+
+  await step("get of an unknown key is null", async (store) => {
+    assert.equal(await store.get(newKey()), null);
+  });
+
+  await step(
+    "set with version null creates; get returns it with that version",
+    async (store) => {
+      const key = newKey();
+      const record = makeRecord({ user: "ram", n: 1 });
+      const version = await store.set(key, record, { version: null });
+      assert.equal(typeof version, "string");
+      assert.deepEqual(await store.get(key), { record, version });
+    },
+  );
+
+  await step(
+    "set with version null fails when a record exists, writing nothing",
+    async (store) => {
+      const key = newKey();
+      const first = makeRecord({ n: 1 });
+      const version = await store.set(key, first, { version: null });
+      assert.equal(
+        await store.set(key, makeRecord({ n: 2 }), { version: null }),
+        null,
+      );
+      assert.deepEqual(await store.get(key), { record: first, version });
+    },
+  );
+
+  await step(
+    "set with the current version replaces the record under a new version",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, makeRecord({ n: 1 }), { version: null });
+      const second = makeRecord({ n: 2 });
+      const v2 = await store.set(key, second, { version: v1 });
+      assert.equal(typeof v2, "string");
+      assert.notEqual(v2, v1);
+      assert.deepEqual(await store.get(key), { record: second, version: v2 });
+    },
+  );
+
+  await step(
+    "set with a stale version fails, writing nothing",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, makeRecord({ n: 1 }), { version: null });
+      const second = makeRecord({ n: 2 });
+      const v2 = await store.set(key, second, { version: v1 });
+      assert.equal(
+        await store.set(key, makeRecord({ n: 3 }), { version: v1 }),
+        null,
+      );
+      assert.deepEqual(await store.get(key), { record: second, version: v2 });
+    },
+  );
+
+  await step(
+    "set with a version fails once the record is deleted: no resurrection",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, makeRecord({ n: 1 }), { version: null });
+      await store.delete(key);
+      assert.equal(
+        await store.set(key, makeRecord({ n: 2 }), { version: v1 }),
+        null,
+      );
+      assert.equal(await store.get(key), null);
+    },
+  );
+
+  await step(
+    "delete removes the record; deleting a missing key is harmless",
+    async (store) => {
+      const key = newKey();
+      const other = newKey();
+      await store.set(key, makeRecord({ n: 1 }), { version: null });
+      const otherRecord = makeRecord({ n: 2 });
+      const otherVersion = await store.set(other, otherRecord, {
+        version: null,
+      });
+      await store.delete(key);
+      await store.delete(key);
+      await store.delete(newKey());
+      assert.equal(await store.get(key), null);
+      assert.deepEqual(await store.get(other), {
+        record: otherRecord,
+        version: otherVersion,
+      });
+    },
+  );
+
+  await step(
+    "replaces: the new key is written and the old deleted together",
+    async (store) => {
+      const oldKey = newKey();
+      const key = newKey();
+      const v1 = await store.set(oldKey, makeRecord({ user: "ram" }), {
+        version: null,
+      });
+      const rotated = makeRecord({ user: "ram", role: "admin" });
+      const version = await store.set(key, rotated, {
+        version: v1,
+        replaces: oldKey,
+      });
+      assert.equal(typeof version, "string");
+      assert.equal(await store.get(oldKey), null);
+      assert.deepEqual(await store.get(key), { record: rotated, version });
+    },
+  );
+
+  await step("replaces with a stale version writes nothing", async (store) => {
+    const oldKey = newKey();
+    const key = newKey();
+    const v1 = await store.set(oldKey, makeRecord({ n: 1 }), { version: null });
+    const latest = makeRecord({ n: 2 });
+    const v2 = await store.set(oldKey, latest, { version: v1 });
+    assert.equal(
+      await store.set(key, makeRecord({ n: 3 }), {
+        version: v1,
+        replaces: oldKey,
+      }),
+      null,
+    );
+    assert.equal(await store.get(key), null);
+    assert.deepEqual(await store.get(oldKey), { record: latest, version: v2 });
+  });
+
+  await step("replaces a deleted record writes nothing", async (store) => {
+    const oldKey = newKey();
+    const key = newKey();
+    const v1 = await store.set(oldKey, makeRecord({ n: 1 }), { version: null });
+    await store.delete(oldKey);
+    assert.equal(
+      await store.set(key, makeRecord({ n: 2 }), {
+        version: v1,
+        replaces: oldKey,
+      }),
+      null,
+    );
+    assert.equal(await store.get(key), null);
+  });
+
+  await step(
+    "of concurrent writes on one version, exactly one wins",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, makeRecord({ n: 0 }), { version: null });
+      const writers = Array.from(
+        { length: 8 },
+        (_, i) => makeRecord({ n: i + 1 }),
+      );
+      const results = await Promise.all(
+        writers.map((record) => store.set(key, record, { version: v1 })),
+      );
+      const winners = results.flatMap((version, i) =>
+        version === null ? [] : [i]
+      );
+      assert.equal(winners.length, 1, `winners: ${winners.length}`);
+      const winner = winners[0];
+      assert.deepEqual(await store.get(key), {
+        record: writers[winner],
+        version: results[winner],
+      });
+    },
+  );
+
+  await step(
+    "of concurrent creations of one key, exactly one wins",
+    async (store) => {
+      const key = newKey();
+      const results = await Promise.all(
+        Array.from(
+          { length: 8 },
+          (_, i) => store.set(key, makeRecord({ n: i }), { version: null }),
+        ),
+      );
+      assert.equal(
+        results.filter((version) => version !== null).length,
+        1,
+      );
+    },
+  );
+
+  await step(
+    "records are copies: changing one given or returned changes nothing stored",
+    async (store) => {
+      const key = newKey();
+      const record = makeRecord({ cart: ["apple"] });
+      const version = await store.set(key, record, { version: null });
+      (record.data.cart as string[]).push("pear");
+      const read = await store.get(key);
+      assert.deepEqual(read?.record.data, { cart: ["apple"] });
+      (read!.record.data.cart as string[]).push("plum");
+      assert.deepEqual(await store.get(key), {
+        record: makeCopy(record, ["apple"]),
+        version,
+      });
+    },
+  );
+
+  await step(
+    "data round-trips: unicode, nesting, edge values, 32 KiB",
+    async (store) => {
+      const key = newKey();
+      const record = makeRecord(Object.fromEntries([
+        ["", ""],
+        ["ключ", "значение ✓ 🍰"],
+        // An own "__proto__" key, as JSON.parse makes one.
+        ["__proto__", { nested: [1, -0.5, 1e300, true, null, { d: [[]] }] }],
+        ["quote", 'a"b\\c\n\u0000'],
+        ["big", "x".repeat(32 * 1024)],
+      ]));
+      const version = await store.set(key, record, { version: null });
+      const read = await store.get(key);
+      assert.deepEqual(read, { record, version });
+      assert.ok(Object.hasOwn(read!.record.data, "__proto__"));
+    },
+  );
+
+  await step(
+    "timestamps and the browser-session flag round-trip",
+    async (store) => {
+      const key = newKey();
+      const record: SessionRecord = {
+        data: { a: 1 },
+        createdAt: 1_700_000_000_123,
+        lastActiveAt: 1_700_000_100_456,
+        absoluteExpiresAt: Date.now() + 7_200_000,
+        expiresAt: Date.now() + 3_600_000,
+        browserSession: true,
+      };
+      const version = await store.set(key, record, { version: null });
+      assert.deepEqual(await store.get(key), { record, version });
+    },
+  );
+}
+
+function makeCopy(record: SessionRecord, cart: string[]): SessionRecord {
+  return { ...record, data: { cart } };
+}

@@ -1,0 +1,86 @@
+/**
+ * The JSON rule for session values: what `Session.set` accepts is exactly
+ * what survives `JSON.stringify` and `JSON.parse` unchanged.
+ *
+ * @module
+ */
+
+/** A value that round-trips through JSON unchanged. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** The data of a session: string keys, JSON values. */
+export type SessionData = Record<string, JsonValue>;
+
+/**
+ * Throws a TypeError naming `key` and the path inside the value when `value`
+ * is not JSON: undefined, functions, symbols, BigInt, NaN and the infinities,
+ * sparse arrays, objects other than plain objects and arrays (Date, Map, class
+ * instances, ...), and cycles.
+ */
+export function assertJsonValue(key: string, value: unknown): void {
+  const problem = findProblem(value, key, new Set());
+  if (problem !== null) {
+    throw new TypeError(
+      `Session value for key ${JSON.stringify(key)} is not JSON: ${problem}`,
+    );
+  }
+}
+
+function findProblem(
+  value: unknown,
+  path: string,
+  ancestors: Set<object>,
+): string | null {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return null;
+    case "number":
+      return Number.isFinite(value) ? null : `${path} is ${value}`;
+    case "object":
+      break;
+    default:
+      return `${path} is ${describe(value)}`;
+  }
+  if (value === null) return null;
+  if (ancestors.has(value)) return `${path} refers back to itself (a cycle)`;
+  if (Array.isArray(value)) {
+    ancestors.add(value);
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return `${path}[${i}] is a hole in a sparse array`;
+      const problem = findProblem(value[i], `${path}[${i}]`, ancestors);
+      if (problem !== null) return problem;
+    }
+    ancestors.delete(value);
+    return null;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    const name = proto?.constructor?.name ?? "an exotic object";
+    return `${path} is a ${name}, not a plain object`;
+  }
+  if (Object.getOwnPropertySymbols(value).length > 0) {
+    return `${path} has symbol keys`;
+  }
+  ancestors.add(value);
+  for (const [name, item] of Object.entries(value)) {
+    const problem = findProblem(item, `${path}.${name}`, ancestors);
+    if (problem !== null) return problem;
+  }
+  ancestors.delete(value);
+  return null;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return "a symbol";
+  if (typeof value === "bigint") return "a BigInt";
+  return typeof value;
+}

@@ -1,0 +1,205 @@
+/**
+ * The options of `withSession`, checked once, up front.
+ *
+ * @module
+ */
+
+import { isAttributeValue, isCookieName } from "./cookie.ts";
+import { Signer } from "./id.ts";
+import type { SessionStore } from "./store.ts";
+import { MemoryStore } from "./stores/memory.ts";
+
+/** The session cookie's name and attributes. */
+export interface CookieOptions {
+  /** Default `"sessionid"`, Django's. A `__Host-` name forces Secure, Path=/ and no Domain. */
+  name?: string;
+  /** Default `"/"`. */
+  path?: string;
+  /** Default none: the cookie goes back to this host only. */
+  domain?: string;
+  /** `"auto"` (default): Secure when the request URL is https. */
+  secure?: boolean | "auto";
+  /** Default true: scripts cannot read the cookie. */
+  httpOnly?: boolean;
+  /** Default `"Lax"`. `"None"` needs `secure: true`. */
+  sameSite?: "Strict" | "Lax" | "None";
+  /** CHIPS: a cookie partitioned by top-level site. Default false. */
+  partitioned?: boolean;
+}
+
+/** Options for `withSession`. Every duration is in seconds. */
+export interface SessionOptions {
+  /** Where sessions live. Default a new `MemoryStore`. */
+  store?: SessionStore;
+  /** Seconds from creation until a session expires, whatever the activity. Default 1209600 (two weeks). */
+  absoluteTimeout?: number;
+  /** Seconds without a request that reads the session until it expires. Default `null`: no idle timeout. */
+  idleTimeout?: number | null;
+  /**
+   * With `idleTimeout`: a read refreshes the idle deadline in the store at
+   * most this often. Default a tenth of `idleTimeout`, at most 60. Must be
+   * less than `idleTimeout`.
+   */
+  touchInterval?: number;
+  /** Cookies without Max-Age or Expires, dropped when the browser closes. Default false. */
+  expireAtBrowserClose?: boolean;
+  /** Save and send the cookie on every request that reads the session. Default false. */
+  saveEveryRequest?: boolean;
+  /** Sign the cookie with HMAC-SHA256: the first secret signs, every one verifies. */
+  secrets?: string[];
+  /** The session cookie. */
+  cookie?: CookieOptions;
+  /** Clock in epoch milliseconds. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Options resolved to what the middleware reads on every request. */
+export interface Config {
+  store: SessionStore;
+  absoluteTimeoutMs: number;
+  idleTimeoutMs: number | null;
+  touchIntervalMs: number;
+  expireAtBrowserClose: boolean;
+  saveEveryRequest: boolean;
+  signer: Signer | null;
+  cookieName: string;
+  path: string;
+  domain: string | undefined;
+  secure: boolean | "auto";
+  httpOnly: boolean;
+  sameSite: "Strict" | "Lax" | "None";
+  partitioned: boolean;
+  now: () => number;
+}
+
+function fail(message: string): never {
+  throw new TypeError(`withSession: ${message}`);
+}
+
+function seconds(name: string, value: number, allowZero: boolean): number {
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value < 0 ||
+    (value === 0 && !allowZero)
+  ) {
+    fail(
+      `${name} must be a finite number of seconds ${
+        allowZero ? ">= 0" : "> 0"
+      }, got ${String(value)}`,
+    );
+  }
+  return value * 1000;
+}
+
+/** Checks `options` and fills in the defaults; throws a TypeError naming the bad option. */
+export function resolveOptions(options: SessionOptions): Config {
+  const absoluteTimeoutMs = seconds(
+    "absoluteTimeout",
+    options.absoluteTimeout ?? 1_209_600,
+    false,
+  );
+  const idleTimeout = options.idleTimeout ?? null;
+  const idleTimeoutMs = idleTimeout === null
+    ? null
+    : seconds("idleTimeout", idleTimeout, false);
+  let touchIntervalMs = 0;
+  if (options.touchInterval !== undefined) {
+    if (idleTimeoutMs === null) {
+      fail("touchInterval has no meaning without idleTimeout");
+    }
+    touchIntervalMs = seconds("touchInterval", options.touchInterval, true);
+    if (touchIntervalMs >= idleTimeoutMs) {
+      fail(
+        `touchInterval (${options.touchInterval}) must be less than idleTimeout (${idleTimeout})`,
+      );
+    }
+  } else if (idleTimeoutMs !== null) {
+    touchIntervalMs = Math.min(60_000, idleTimeoutMs / 10);
+  }
+
+  const secrets = options.secrets;
+  if (secrets !== undefined) {
+    if (!Array.isArray(secrets) || secrets.length === 0) {
+      fail("secrets must be a non-empty array of strings");
+    }
+    for (const secret of secrets) {
+      if (typeof secret !== "string" || secret.length === 0) {
+        fail("every secret must be a non-empty string");
+      }
+    }
+  }
+
+  const cookie = options.cookie ?? {};
+  const cookieName = cookie.name ?? "sessionid";
+  if (typeof cookieName !== "string" || !isCookieName(cookieName)) {
+    fail(
+      `cookie.name ${JSON.stringify(cookieName)} is not a valid cookie name`,
+    );
+  }
+  const path = cookie.path ?? "/";
+  if (!path.startsWith("/") || !isAttributeValue(path)) {
+    fail(
+      `cookie.path must start with "/" and hold no ";" or control characters, got ${
+        JSON.stringify(path)
+      }`,
+    );
+  }
+  const domain = cookie.domain;
+  if (
+    domain !== undefined && !/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(domain)
+  ) {
+    fail(`cookie.domain ${JSON.stringify(domain)} is not a host name`);
+  }
+  let secure = cookie.secure ?? "auto";
+  if (secure !== true && secure !== false && secure !== "auto") {
+    fail(`cookie.secure must be true, false or "auto", got ${String(secure)}`);
+  }
+  const sameSite = cookie.sameSite ?? "Lax";
+  if (sameSite !== "Strict" && sameSite !== "Lax" && sameSite !== "None") {
+    fail(
+      `cookie.sameSite must be "Strict", "Lax" or "None", got ${
+        String(sameSite)
+      }`,
+    );
+  }
+  if (sameSite === "None" && secure !== true) {
+    fail(
+      'cookie.sameSite "None" needs cookie.secure: true (browsers drop it otherwise)',
+    );
+  }
+  const prefixed = cookieName.startsWith("__Host-") ||
+    cookieName.startsWith("__Secure-");
+  if (prefixed) {
+    if (secure === false) {
+      fail(`a cookie named ${cookieName} must be Secure; drop secure: false`);
+    }
+    secure = true;
+  }
+  if (
+    cookieName.startsWith("__Host-") && (domain !== undefined || path !== "/")
+  ) {
+    fail(`a cookie named ${cookieName} must have path "/" and no domain`);
+  }
+
+  const now = options.now ?? Date.now;
+  if (typeof now !== "function") {
+    fail("now must be a function returning epoch milliseconds");
+  }
+
+  return {
+    store: options.store ?? new MemoryStore(),
+    absoluteTimeoutMs,
+    idleTimeoutMs,
+    touchIntervalMs,
+    expireAtBrowserClose: options.expireAtBrowserClose ?? false,
+    saveEveryRequest: options.saveEveryRequest ?? false,
+    signer: secrets === undefined ? null : new Signer(secrets),
+    cookieName,
+    path,
+    domain,
+    secure,
+    httpOnly: cookie.httpOnly ?? true,
+    sameSite,
+    partitioned: cookie.partitioned ?? false,
+    now,
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * The store interface: the only thing a backend implements. Three methods,
+ * keyed by the SHA-256 hex digest of the session id (never the id itself), with
+ * one conditional write that covers create, update and rotation.
+ *
+ * @module
+ */
+
+import type { SessionData } from "./json.ts";
+
+/** What a store keeps for one session. Times are epoch milliseconds. */
+export interface SessionRecord {
+  /** The session's data. */
+  data: SessionData;
+  /** When the session was created. */
+  createdAt: number;
+  /** When a request last read or wrote the session, as last written. */
+  lastActiveAt: number;
+  /** The fixed deadline: creation plus `absoluteTimeout`, or as set with `setExpiry`. */
+  absoluteExpiresAt: number;
+  /**
+   * The earlier of `absoluteExpiresAt` and the idle deadline, as of this
+   * write. A store may forget the record after this time (Deno KV's
+   * `expireIn`, a sweep); it need not, because whether a session is live is
+   * decided from the timestamps above, never from a store still returning it.
+   */
+  expiresAt: number;
+  /** The cookie lasts until the browser closes (no Max-Age or Expires). */
+  browserSession: boolean;
+}
+
+/** A record as read back, with the version a conditional write names. */
+export interface StoredSession {
+  /** The record. */
+  record: SessionRecord;
+  /** Opaque; changes on every successful write of this key. */
+  version: string;
+}
+
+/** The condition under which {@linkcode SessionStore.set} writes. */
+export interface WriteCondition {
+  /**
+   * The version that {@linkcode SessionStore.get} returned for the record
+   * this write replaces, or `null` when no record may exist yet.
+   */
+  version: string | null;
+  /**
+   * Rotation: the key of the record this write replaces. The store deletes it
+   * and writes the new key in one atomic step, and `version` is checked
+   * against the record under this key.
+   */
+  replaces?: string;
+}
+
+/**
+ * A session backend. Implementations: `MemoryStore`, `KvStore`, `FileStore`;
+ * the suite exported from `@denokit/session/testing` checks any other.
+ *
+ * @example A store that keeps sessions in a Map (MemoryStore does this, bounded)
+ * ```ts
+ * import type { SessionRecord, SessionStore, StoredSession, WriteCondition } from "@denokit/session";
+ *
+ * class MapStore implements SessionStore {
+ *   #records = new Map<string, { text: string; version: string }>();
+ *   #writes = 0;
+ *   get(key: string): Promise<StoredSession | null> {
+ *     const entry = this.#records.get(key);
+ *     return Promise.resolve(
+ *       entry ? { record: JSON.parse(entry.text), version: entry.version } : null,
+ *     );
+ *   }
+ *   set(key: string, record: SessionRecord, condition: WriteCondition): Promise<string | null> {
+ *     const current = this.#records.get(condition.replaces ?? key);
+ *     if ((current?.version ?? null) !== condition.version) return Promise.resolve(null);
+ *     if (condition.replaces !== undefined) this.#records.delete(condition.replaces);
+ *     const version = String(++this.#writes);
+ *     this.#records.set(key, { text: JSON.stringify(record), version });
+ *     return Promise.resolve(version);
+ *   }
+ *   delete(key: string): Promise<void> {
+ *     this.#records.delete(key);
+ *     return Promise.resolve();
+ *   }
+ * }
+ * ```
+ */
+export interface SessionStore {
+  /**
+   * The record stored under `key`, or `null`. It may be past its deadlines;
+   * the caller decides. Rejects when the backend fails: a failure must never
+   * look like a missing session.
+   */
+  get(key: string): Promise<StoredSession | null>;
+  /**
+   * Writes `record` under `key` if the condition holds, atomically, and
+   * resolves to the new version; resolves to `null`, writing nothing, when the
+   * condition fails (another request wrote or deleted the record meanwhile).
+   * Rejects when the backend fails, writing nothing.
+   */
+  set(
+    key: string,
+    record: SessionRecord,
+    condition: WriteCondition,
+  ): Promise<string | null>;
+  /** Deletes the record under `key`, if any. */
+  delete(key: string): Promise<void>;
+}

@@ -1,0 +1,22 @@
+/**
+ * The store conformance suite, for anyone writing a `SessionStore`: run it
+ * from a `Deno.test` and every guarantee the middleware relies on is checked
+ * as a test step.
+ *
+ * @example
+ * ```ts ignore
+ * import { MemoryStore } from "@denokit/session";
+ * import { testSessionStore } from "@denokit/session/testing";
+ *
+ * Deno.test("MemoryStore conforms", async (t) => {
+ *   await testSessionStore(t, {
+ *     create: () => new MemoryStore(),
+ *     dispose: (store) => (store as MemoryStore).close(),
+ *   });
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export { type StoreFactory, testSessionStore } from "./src/conformance.ts";

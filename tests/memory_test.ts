@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { MemoryStore } from "../mod.ts";
+import { testSessionStore } from "../testing.ts";
+import type { SessionRecord } from "../mod.ts";
+
+Deno.test("MemoryStore passes the conformance suite", async (t) => {
+  await testSessionStore(t, {
+    create: () => new MemoryStore(),
+    dispose: (store) => (store as MemoryStore).close(),
+  });
+});
+
+function record(expiresAt: number): SessionRecord {
+  return {
+    data: { n: 1 },
+    createdAt: 0,
+    lastActiveAt: 0,
+    absoluteExpiresAt: expiresAt,
+    expiresAt,
+    browserSession: false,
+  };
+}
+
+Deno.test("MemoryStore drops the least recently used past maxSessions", async () => {
+  using store = new MemoryStore({ maxSessions: 3 });
+  for (const key of ["a", "b", "c"]) {
+    await store.set(key, record(Date.now() + 60_000), { version: null });
+  }
+  await store.get("a"); // a is now the most recently used; b the least
+  await store.set("d", record(Date.now() + 60_000), { version: null });
+  assert.equal(store.size, 3);
+  assert.equal(await store.get("b"), null);
+  for (const key of ["a", "c", "d"]) {
+    assert.notEqual(await store.get(key), null);
+  }
+});
+
+Deno.test("MemoryStore.clearExpired drops only records past their deadline", async () => {
+  let now = 1_000_000;
+  using store = new MemoryStore({ now: () => now });
+  await store.set("soon", record(now + 1_000), { version: null });
+  await store.set("later", record(now + 60_000), { version: null });
+  assert.equal(store.clearExpired(), 0);
+  now += 1_000;
+  assert.equal(store.clearExpired(), 1);
+  assert.equal(await store.get("soon"), null);
+  assert.notEqual(await store.get("later"), null);
+});
+
+Deno.test("MemoryStore sweeps on its timer, which close() stops", async () => {
+  const store = new MemoryStore({ sweepInterval: 0.02 });
+  await store.set("gone", record(Date.now() - 1), { version: null });
+  await store.set("kept", record(Date.now() + 60_000), { version: null });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(store.size, 1);
+  store.close();
+  // The sanitizer fails this test if the interval outlived close().
+});
+
+Deno.test("MemoryStore's sweep timer does not keep the process alive", async () => {
+  const script = `
+    import { MemoryStore } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+    const store = new MemoryStore({ sweepInterval: 3600 });
+    await store.set("k", { data: {}, createdAt: 0, lastActiveAt: 0, absoluteExpiresAt: 1, expiresAt: 1, browserSession: false }, { version: null });
+    console.log("done");
+  `;
+  const started = Date.now();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.equal(new TextDecoder().decode(output.stdout).trim(), "done");
+  assert.ok(Date.now() - started < 30_000);
+});
+
+Deno.test("MemoryStore rejects invalid options", () => {
+  assert.throws(() => new MemoryStore({ maxSessions: 0 }), TypeError);
+  assert.throws(() => new MemoryStore({ maxSessions: 1.5 }), TypeError);
+  assert.throws(() => new MemoryStore({ sweepInterval: -1 }), TypeError);
+  assert.throws(() => new MemoryStore({ sweepInterval: Infinity }), TypeError);
+});
