@@ -1,0 +1,162 @@
+/**
+ * The example server: the seed's /set and /get, and a login page that shows
+ * rotation, logout, and the absolute and idle timeouts.
+ *
+ *   deno task start                      # memory store, port 8000
+ *   deno task start --idle 30 --absolute 60
+ *
+ * Routes:
+ *   GET  /set            stores sname = "Ram" (or each ?key=value given)
+ *   GET  /get            "Welcome Ram"
+ *   GET  /data           the session's data as JSON
+ *   GET  /               a login page with the session's state
+ *   POST /login          username from the form; rotates the session id
+ *   POST /logout         flushes the session
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  getSession,
+  MemoryStore,
+  type SessionOptions,
+  type SessionStore,
+  withSession,
+} from "../mod.ts";
+
+/** The example's command-line flags. */
+export interface ServerFlags {
+  store: string;
+  idle?: number;
+  absolute?: number;
+}
+
+type Data = { sname: string; user: string; loginAt: string };
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The example's handler, without a session around it. */
+export async function app(req: Request): Promise<Response> {
+  const url = new URL(req.url);
+  const route = `${req.method} ${url.pathname}`;
+  switch (route) {
+    case "GET /set": {
+      const session = await getSession(req);
+      const pairs = [...url.searchParams];
+      if (pairs.length === 0) pairs.push(["sname", "Ram"]);
+      for (const [key, value] of pairs) session.set(key, value);
+      return new Response("User session is set\n");
+    }
+    case "GET /get": {
+      const session = await getSession<Data>(req);
+      const name = session.get("sname");
+      if (name === undefined) {
+        const why = session.wasExpired ? "your session expired" : "no session";
+        return new Response(`Hello stranger: ${why}. Visit /set first.\n`);
+      }
+      return new Response(`Welcome ${name}\n`);
+    }
+    case "GET /data": {
+      const session = await getSession(req);
+      return Response.json(Object.fromEntries(session.entries()));
+    }
+    case "POST /login": {
+      const form = await req.formData();
+      const username = String(form.get("username") ?? "").trim();
+      if (username === "") {
+        return new Response("username is required\n", { status: 400 });
+      }
+      const session = await getSession<Data>(req);
+      await session.rotate();
+      session.set("user", username);
+      session.set("loginAt", new Date().toISOString());
+      return Response.redirect(new URL("/", url), 303);
+    }
+    case "POST /logout": {
+      const session = await getSession(req);
+      await session.flush();
+      return Response.redirect(new URL("/", url), 303);
+    }
+    case "GET /": {
+      const session = await getSession<Data>(req);
+      const user = session.get("user");
+      const expires = session.expiresAt?.toISOString() ?? "-";
+      const body = user === undefined
+        ? `<p>${
+          session.wasExpired ? "Your session expired. " : ""
+        }Not logged in.</p>
+<form method="post" action="/login"><input name="username" placeholder="name" required> <button>Log in</button></form>`
+        : `<p>Logged in as <b>${escapeHtml(user)}</b> since ${
+          session.get("loginAt")
+        }.</p>
+<p>Session expires at ${expires} unless you come back before (each visit counts with --idle).</p>
+<form method="post" action="/logout"><button>Log out</button></form>`;
+      return new Response(
+        `<!doctype html><title>@denokit/session</title>${body}\n`,
+        { headers: { "content-type": "text/html; charset=utf-8" } },
+      );
+    }
+    default:
+      return new Response("Not found\n", { status: 404 });
+  }
+}
+
+/** Opens the store the flags name. */
+export function openStore(flags: ServerFlags): SessionStore {
+  switch (flags.store) {
+    case "memory":
+      return new MemoryStore();
+    default:
+      throw new TypeError(`--store must be memory, got ${flags.store}`);
+  }
+}
+
+/** The session options the flags ask for. */
+export function sessionOptions(
+  flags: ServerFlags,
+  store: SessionStore,
+): SessionOptions {
+  return {
+    store,
+    absoluteTimeout: flags.absolute,
+    idleTimeout: flags.idle ?? null,
+  };
+}
+
+function numberFlag(name: string, value: string | undefined) {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) {
+    throw new TypeError(
+      `--${name} takes a number of seconds > 0, got ${value}`,
+    );
+  }
+  return number;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      store: { type: "string", default: "memory" },
+      port: { type: "string", default: "8000" },
+      hostname: { type: "string", default: "127.0.0.1" },
+      idle: { type: "string" },
+      absolute: { type: "string" },
+    },
+  });
+  const flags: ServerFlags = {
+    store: values.store,
+    idle: numberFlag("idle", values.idle),
+    absolute: numberFlag("absolute", values.absolute),
+  };
+  const store = openStore(flags);
+  Deno.serve({
+    hostname: values.hostname,
+    port: Number(values.port),
+    onListen: ({ hostname, port }) =>
+      console.log(`Listening on http://${hostname}:${port}/`),
+  }, withSession(app, sessionOptions(flags, store)));
+}
