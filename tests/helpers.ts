@@ -1,0 +1,134 @@
+/** Shared test helpers: a cookie-keeping client and a store that counts and fails on demand. */
+
+import { MemoryStore } from "../mod.ts";
+import type {
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+  WriteCondition,
+} from "../mod.ts";
+
+const info: Deno.ServeHandlerInfo = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
+  completed: Promise.resolve(),
+};
+
+/** Calls a handler directly, as Deno.serve would. */
+export async function call(
+  handler: Deno.ServeHandler,
+  path: string,
+  init: RequestInit & { cookie?: string } = {},
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.cookie !== undefined) headers.set("cookie", init.cookie);
+  const url = path.startsWith("http") ? path : `http://localhost${path}`;
+  return await handler(new Request(url, { ...init, headers }), info);
+}
+
+/** The `name=value` part of a Set-Cookie value, and its attributes. */
+export function parseSetCookie(header: string) {
+  const [pair, ...rest] = header.split(";").map((part) => part.trim());
+  const equals = pair.indexOf("=");
+  const attributes = new Map<string, string>();
+  for (const attribute of rest) {
+    const [name, ...value] = attribute.split("=");
+    attributes.set(name.toLowerCase(), value.join("="));
+  }
+  return {
+    name: pair.slice(0, equals),
+    value: pair.slice(equals + 1),
+    attributes,
+  };
+}
+
+/** A browser-like client: keeps the cookie a response sets and sends it back. */
+export class Client {
+  cookie: string | null = null;
+  constructor(
+    readonly handler: Deno.ServeHandler,
+    readonly name = "sessionid",
+  ) {}
+
+  async get(path: string, init: RequestInit = {}): Promise<Response> {
+    const response = await call(this.handler, path, {
+      ...init,
+      ...(this.cookie === null
+        ? {}
+        : { cookie: `${this.name}=${this.cookie}` }),
+    });
+    for (const header of response.headers.getSetCookie()) {
+      const cookie = parseSetCookie(header);
+      if (cookie.name !== this.name) continue;
+      this.cookie = cookie.attributes.get("max-age") === "0"
+        ? null
+        : cookie.value;
+    }
+    return response;
+  }
+
+  async text(path: string, init: RequestInit = {}): Promise<string> {
+    return await (await this.get(path, init)).text();
+  }
+}
+
+/** A MemoryStore that counts calls and can be told to fail. */
+export class SpyStore implements SessionStore {
+  readonly inner = new MemoryStore({ sweepInterval: 0 });
+  gets = 0;
+  sets = 0;
+  deletes = 0;
+  fail: { get?: boolean; set?: boolean; delete?: boolean } = {};
+  /** Runs before each set reaches the store: to interleave another request. */
+  beforeSet: (() => Promise<void>) | null = null;
+
+  get(key: string): Promise<StoredSession | null> {
+    this.gets++;
+    if (this.fail.get) return Promise.reject(new Error("store down (get)"));
+    return this.inner.get(key);
+  }
+
+  async set(
+    key: string,
+    record: SessionRecord,
+    condition: WriteCondition,
+  ): Promise<string | null> {
+    const hook = this.beforeSet;
+    this.beforeSet = null;
+    if (hook) await hook();
+    this.sets++;
+    if (this.fail.set) throw new Error("store down (set)");
+    const version = await this.inner.set(key, record, condition);
+    if (version !== null) {
+      if (condition.replaces !== undefined) {
+        this.#keys.delete(condition.replaces);
+      }
+      this.#keys.add(key);
+    }
+    return version;
+  }
+
+  delete(key: string): Promise<void> {
+    this.deletes++;
+    if (this.fail.delete) {
+      return Promise.reject(new Error("store down (delete)"));
+    }
+    this.#keys.delete(key);
+    return this.inner.delete(key);
+  }
+
+  readonly #keys = new Set<string>();
+
+  /** The keys of the records the store holds. */
+  keys(): string[] {
+    return [...this.#keys];
+  }
+
+  /** The one record the store holds. */
+  async only(): Promise<SessionRecord> {
+    const keys = this.keys();
+    if (keys.length !== 1) {
+      throw new Error(`expected 1 record, found ${keys.length}`);
+    }
+    return (await this.inner.get(keys[0]))!.record;
+  }
+}

@@ -1,0 +1,502 @@
+import assert from "node:assert/strict";
+import { getSession, type SessionOptions, withSession } from "../mod.ts";
+import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+
+/** A handler over routes: /set?k=v sets, /get?k reads, /clear, /flush, /rotate. */
+function routes(
+  options: SessionOptions = {},
+  extra: (req: Request) => Promise<Response | null> = () =>
+    Promise.resolve(null),
+) {
+  return withSession(async (req) => {
+    const custom = await extra(req);
+    if (custom) return custom;
+    const url = new URL(req.url);
+    if (url.pathname === "/untouched") return new Response("no session");
+    const session = await getSession(req);
+    switch (url.pathname) {
+      case "/set":
+        for (const [k, v] of url.searchParams) session.set(k, v);
+        break;
+      case "/clear":
+        session.clear();
+        break;
+      case "/flush":
+        await session.flush();
+        break;
+      case "/rotate":
+        await session.rotate();
+        break;
+    }
+    return Response.json(Object.fromEntries(session.entries()));
+  }, options);
+}
+
+Deno.test("rule 1: a handler that never reads the session gets its response untouched, with no store I/O", async () => {
+  const store = new SpyStore();
+  const original = new Response("no session");
+  const handler = withSession(() => original, { store });
+  const response = await call(handler, "/", { cookie: "sessionid=x" });
+  assert.equal(response, original);
+  assert.equal(response.headers.get("vary"), null);
+  assert.equal(response.headers.get("set-cookie"), null);
+  assert.deepEqual([store.gets, store.sets, store.deletes], [0, 0, 0]);
+});
+
+Deno.test("rule 2: reading adds Vary: Cookie, once, beside an existing Vary", async () => {
+  const handler = withSession(async (req) => {
+    await getSession(req);
+    const url = new URL(req.url);
+    const vary = url.searchParams.get("vary");
+    return new Response("ok", vary === null ? {} : { headers: { vary } });
+  }, { store: new SpyStore() });
+  assert.equal((await call(handler, "/")).headers.get("vary"), "Cookie");
+  assert.equal(
+    (await call(handler, "/?vary=Accept-Encoding")).headers.get("vary"),
+    "Accept-Encoding, Cookie",
+  );
+  assert.equal(
+    (await call(handler, "/?vary=cookie")).headers.get("vary"),
+    "cookie",
+  );
+  assert.equal((await call(handler, "/?vary=*")).headers.get("vary"), "*");
+});
+
+Deno.test("rule 3: a modified session is saved and the cookie sent with Max-Age and Expires", async () => {
+  const store = new SpyStore();
+  const now = Date.UTC(2026, 0, 1);
+  const client = new Client(routes({ store, now: () => now }));
+  const response = await client.get("/set?sname=Ram");
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.equal(cookie.name, "sessionid");
+  assert.match(cookie.value, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(cookie.attributes.get("max-age"), "1209600");
+  assert.equal(
+    cookie.attributes.get("expires"),
+    new Date(now + 1_209_600_000).toUTCString(),
+  );
+  assert.equal(cookie.attributes.get("path"), "/");
+  assert.equal(cookie.attributes.get("samesite"), "Lax");
+  assert.ok(cookie.attributes.has("httponly"));
+  assert.ok(
+    !cookie.attributes.has("secure"),
+    "http request: no Secure with secure 'auto'",
+  );
+  assert.deepEqual((await store.only()).data, { sname: "Ram" });
+  assert.deepEqual(await (await client.get("/get")).json(), { sname: "Ram" });
+});
+
+Deno.test("rule 3: a read that changes nothing sends no cookie and writes nothing", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?a=1");
+  const sets = store.sets;
+  const response = await client.get("/get");
+  assert.equal(response.headers.get("set-cookie"), null);
+  assert.equal(store.sets, sets);
+});
+
+Deno.test("rule 3: saveEveryRequest saves and sends the cookie on every read", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store, saveEveryRequest: true }));
+  await client.get("/set?a=1");
+  const response = await client.get("/get");
+  assert.notEqual(response.headers.get("set-cookie"), null);
+  assert.equal(store.sets, 2);
+  // ...but a new, empty session is still not stored.
+  const stranger = await call(
+    routes({ store, saveEveryRequest: true }),
+    "/get",
+  );
+  assert.equal(stranger.headers.get("set-cookie"), null);
+});
+
+Deno.test("rule 3: expireAtBrowserClose and setExpiry(0) send no Max-Age or Expires", async () => {
+  const browser = new Client(
+    routes({ store: new SpyStore(), expireAtBrowserClose: true }),
+  );
+  const response = await browser.get("/set?a=1");
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.ok(!cookie.attributes.has("max-age"));
+  assert.ok(!cookie.attributes.has("expires"));
+
+  const store = new SpyStore();
+  const client = new Client(routes({ store }, async (req) => {
+    if (new URL(req.url).pathname !== "/browser") return null;
+    const session = await getSession(req);
+    session.setExpiry(0);
+    return new Response("ok");
+  }));
+  await client.get("/set?a=1");
+  const zero = parseSetCookie(
+    (await client.get("/browser")).headers.get("set-cookie")!,
+  );
+  assert.ok(!zero.attributes.has("max-age"));
+  // Kept on later saves, since it is stored with the record.
+  const later = parseSetCookie(
+    (await client.get("/set?b=2")).headers.get("set-cookie")!,
+  );
+  assert.ok(!later.attributes.has("max-age"));
+  assert.equal((await store.only()).browserSession, true);
+});
+
+Deno.test("rule 4: a session emptied by clear() is deleted and its cookie cleared with the same path and domain", async () => {
+  const store = new SpyStore();
+  const client = new Client(
+    routes({ store, cookie: { path: "/app", domain: "example.com" } }),
+  );
+  await client.get("/set?a=1");
+  assert.equal(store.keys().length, 1);
+  const response = await client.get("/clear");
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.equal(cookie.value, "");
+  assert.equal(cookie.attributes.get("max-age"), "0");
+  assert.equal(cookie.attributes.get("path"), "/app");
+  assert.equal(cookie.attributes.get("domain"), "example.com");
+  assert.equal(store.keys().length, 0);
+});
+
+Deno.test("rule 4: deleting the last key ends the session too", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }, async (req) => {
+    if (new URL(req.url).pathname !== "/pop") return null;
+    (await getSession(req)).pop("a");
+    return new Response("popped");
+  }));
+  await client.get("/set?a=1");
+  const response = await client.get("/pop");
+  assert.equal(
+    parseSetCookie(response.headers.get("set-cookie")!).attributes.get(
+      "max-age",
+    ),
+    "0",
+  );
+  assert.equal(store.keys().length, 0);
+});
+
+Deno.test("rule 4: an unknown or malformed cookie on a read gets cleared", async () => {
+  const store = new SpyStore();
+  const handler = routes({ store });
+  for (const cookie of ["sessionid=nonsense", `sessionid=${"A".repeat(43)}`]) {
+    const response = await call(handler, "/get", { cookie });
+    assert.equal(
+      parseSetCookie(response.headers.get("set-cookie")!).attributes.get(
+        "max-age",
+      ),
+      "0",
+    );
+  }
+});
+
+Deno.test("rule 5: a new session left empty stores nothing and sends no cookie", async () => {
+  const store = new SpyStore();
+  const response = await call(routes({ store }), "/get");
+  assert.equal(response.headers.get("set-cookie"), null);
+  assert.equal(response.headers.get("vary"), "Cookie");
+  assert.deepEqual([store.sets, store.deletes], [0, 0]);
+});
+
+Deno.test("rule 6: status >= 500 saves nothing", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    (await getSession(req)).set("a", 1);
+    return new Response("oops", { status: 503 });
+  }, { store });
+  const response = await call(handler, "/");
+  assert.equal(response.status, 503);
+  assert.equal(response.headers.get("set-cookie"), null);
+  assert.equal(store.sets, 0);
+});
+
+Deno.test("rule 6: a handler that throws saves nothing and its error propagates", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }, async (req) => {
+    if (new URL(req.url).pathname !== "/boom") return null;
+    const session = await getSession(req);
+    session.set("a", "changed");
+    await session.rotate();
+    throw new Error("boom");
+  }));
+  await client.get("/set?a=original");
+  const before = store.keys();
+  await assert.rejects(client.get("/boom"), { message: "boom" });
+  assert.deepEqual(store.keys(), before, "rotation did not happen");
+  assert.deepEqual(await (await client.get("/get")).json(), { a: "original" });
+});
+
+Deno.test("rule 7: responses with immutable headers still get the cookie", async (t) => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("from upstream", { headers: { "x-upstream": "1" } }),
+  );
+  const upstream = `http://127.0.0.1:${server.addr.port}/`;
+  const handler = withSession(async (req) => {
+    (await getSession(req)).set("a", 1);
+    return new URL(req.url).pathname === "/redirect"
+      ? Response.redirect("http://localhost/next", 302)
+      : await fetch(upstream);
+  }, { store: new SpyStore() });
+
+  await t.step("Response.redirect", async () => {
+    const response = await call(handler, "/redirect");
+    assert.equal(response.status, 302);
+    assert.equal(response.headers.get("location"), "http://localhost/next");
+    assert.match(response.headers.get("set-cookie")!, /^sessionid=/);
+    assert.equal(response.headers.get("vary"), "Cookie");
+  });
+  await t.step("a fetch result", async () => {
+    const response = await call(handler, "/proxy");
+    assert.match(response.headers.get("set-cookie")!, /^sessionid=/);
+    assert.equal(response.headers.get("x-upstream"), "1");
+    assert.equal(await response.text(), "from upstream");
+  });
+});
+
+Deno.test("rule 8: a store failure while saving rejects the wrapped handler", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  store.fail.set = true;
+  await assert.rejects(client.get("/set?a=1"), { message: "store down (set)" });
+  store.fail.set = false;
+  await client.get("/set?a=1");
+  store.fail.delete = true;
+  await assert.rejects(client.get("/clear"), {
+    message: "store down (delete)",
+  });
+});
+
+Deno.test("rule 8: a store failure while loading rejects getSession, never an empty session", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?a=1");
+  store.fail.get = true;
+  await assert.rejects(client.get("/set?b=2"), { message: "store down (get)" });
+  store.fail.get = false;
+  assert.deepEqual(await (await client.get("/get")).json(), { a: "1" });
+});
+
+Deno.test("rule 8: a handler that catches a load failure and answers keeps its answer", async () => {
+  const store = new SpyStore();
+  store.fail.get = true;
+  const handler = withSession(async (req) => {
+    try {
+      await getSession(req);
+      return new Response("loaded");
+    } catch {
+      return new Response("sessions unavailable", { status: 503 });
+    }
+  }, { store });
+  const response = await call(handler, "/", {
+    cookie: `sessionid=${"A".repeat(43)}`,
+  });
+  assert.equal(response.status, 503);
+  assert.equal(await response.text(), "sessions unavailable");
+});
+
+/** Runs two requests on one session so that `first` loads, then `second` runs whole, then `first` saves. */
+async function interleave(
+  store: SpyStore,
+  client: Client,
+  first: string,
+  second: string,
+): Promise<Response> {
+  store.beforeSet = () => client.get(second).then(() => {});
+  return await client.get(first);
+}
+
+Deno.test("rule 9: a session flushed by another request is not resurrected by a slower one", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?user=ram");
+  const cookie = client.cookie;
+  const response = await interleave(store, client, "/set?cart=apple", "/flush");
+  assert.equal(store.keys().length, 0, "the flushed session stays deleted");
+  assert.equal(response.headers.get("set-cookie"), null);
+  client.cookie = cookie;
+  const after = await client.get("/get");
+  assert.deepEqual(await after.json(), {});
+});
+
+Deno.test("rule 9: a touch does not resurrect a session deleted meanwhile", async () => {
+  const store = new SpyStore();
+  let now = 0;
+  const client = new Client(
+    routes({ store, idleTimeout: 100, touchInterval: 10, now: () => now }),
+  );
+  await client.get("/set?user=ram");
+  now = 20_000; // the next read is due to touch
+  await interleave(store, client, "/get", "/flush");
+  assert.equal(store.keys().length, 0);
+});
+
+Deno.test("rule 10: overlapping requests changing different keys both persist", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?base=0");
+  await interleave(store, client, "/set?a=1", "/set?b=2");
+  assert.deepEqual((await store.only()).data, { base: "0", a: "1", b: "2" });
+});
+
+Deno.test("rule 10: on the same key the later save wins; deletions merge too", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }, async (req) => {
+    if (new URL(req.url).pathname !== "/drop-base") return null;
+    (await getSession(req)).delete("base");
+    return new Response("dropped");
+  }));
+  await client.get("/set?base=0&k=start");
+  await interleave(store, client, "/set?k=slow", "/set?k=fast");
+  assert.equal((await store.only()).data.k, "slow");
+  await interleave(store, client, "/drop-base", "/set?other=1");
+  assert.deepEqual((await store.only()).data, { k: "slow", other: "1" });
+});
+
+Deno.test("rule 10: a save that keeps losing races fails loudly after a bounded number of tries", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?a=0");
+  const cookie = client.cookie!;
+  // Every set first lets another request write the same session.
+  let rival = 0;
+  const original = store.set.bind(store);
+  store.set = async (key, record, condition) => {
+    await original(key, {
+      ...(await store.inner.get(key))!.record,
+      data: { rival: rival++ },
+    }, {
+      version: (await store.inner.get(key))!.version,
+    });
+    return await original(key, record, condition);
+  };
+  await assert.rejects(
+    call(routes({ store }), "/set?a=1", { cookie: `sessionid=${cookie}` }),
+    /attempts/,
+  );
+  assert.ok(rival <= 10, `bounded: ${rival} tries`);
+});
+
+Deno.test("getSession loads once per request and returns the same object", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?a=1");
+  const gets = store.gets;
+  const handler = withSession(async (req) => {
+    const [a, b] = await Promise.all([getSession(req), getSession(req)]);
+    const c = await getSession(req);
+    assert.equal(a, b);
+    assert.equal(a, c);
+    return new Response("ok");
+  }, { store });
+  await call(handler, "/", { cookie: `sessionid=${client.cookie}` });
+  assert.equal(store.gets - gets, 1);
+});
+
+Deno.test("getSession on a request that did not pass through withSession rejects with a TypeError", async () => {
+  await assert.rejects(
+    getSession(new Request("http://localhost/")),
+    (error: Error) =>
+      error instanceof TypeError && /withSession/.test(error.message),
+  );
+});
+
+Deno.test("flush deletes the record at once; values set afterwards start a new session", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }, async (req) => {
+    if (new URL(req.url).pathname !== "/relogin") return null;
+    const session = await getSession(req);
+    const oldId = session.id;
+    await session.flush();
+    assert.equal(store.keys().length, 0, "deleted before the response");
+    assert.equal(session.id, null);
+    assert.equal(session.isNew, true);
+    session.set("message", "logged out");
+    return new Response(oldId);
+  }));
+  await client.get("/set?user=ram");
+  const oldId = client.cookie;
+  const response = await client.get("/relogin");
+  assert.equal(await response.text(), oldId);
+  assert.notEqual(client.cookie, null);
+  assert.notEqual(client.cookie, oldId);
+  assert.deepEqual((await store.only()).data, { message: "logged out" });
+});
+
+Deno.test("rotate keeps the data under a new id and deletes the old record", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?user=ram");
+  const oldCookie = client.cookie;
+  const [oldKey] = store.keys();
+  await client.get("/rotate");
+  assert.notEqual(client.cookie, oldCookie);
+  assert.equal(store.keys().length, 1);
+  assert.notEqual(store.keys()[0], oldKey);
+  assert.deepEqual(await (await client.get("/get")).json(), { user: "ram" });
+  // The old id no longer opens the session (session fixation).
+  const fixated = await call(routes({ store }), "/get", {
+    cookie: `sessionid=${oldCookie}`,
+  });
+  assert.deepEqual(await fixated.json(), {});
+});
+
+Deno.test("rotate, then a concurrent change to the old session, is merged into the new one", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?user=ram");
+  const cookie = client.cookie;
+  await interleave(store, client, "/rotate", "/set?cart=apple");
+  assert.notEqual(client.cookie, cookie);
+  assert.deepEqual((await store.only()).data, { user: "ram", cart: "apple" });
+});
+
+Deno.test("the Secure attribute follows the request's scheme with secure 'auto'", async () => {
+  const handler = routes({ store: new SpyStore() });
+  const https = await call(handler, "https://example.com/set?a=1");
+  assert.ok(
+    parseSetCookie(https.headers.get("set-cookie")!).attributes.has("secure"),
+  );
+  const forced = await call(
+    routes({ store: new SpyStore(), cookie: { secure: true } }),
+    "/set?a=1",
+  );
+  assert.ok(
+    parseSetCookie(forced.headers.get("set-cookie")!).attributes.has("secure"),
+  );
+});
+
+Deno.test("cookie options reach the Set-Cookie header", async () => {
+  const handler = routes({
+    store: new SpyStore(),
+    cookie: {
+      name: "__Host-sid",
+      httpOnly: false,
+      sameSite: "Strict",
+      partitioned: true,
+    },
+  });
+  const header = (await call(handler, "/set?a=1")).headers.get("set-cookie")!;
+  const cookie = parseSetCookie(header);
+  assert.equal(cookie.name, "__Host-sid");
+  assert.ok(!cookie.attributes.has("httponly"));
+  assert.ok(cookie.attributes.has("secure"), "__Host- forces Secure");
+  assert.ok(cookie.attributes.has("partitioned"));
+  assert.equal(cookie.attributes.get("samesite"), "Strict");
+});
+
+Deno.test("a WebSocket upgrade response gets the cookie", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    (await getSession(req)).set("ws", true);
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onopen = () => socket.close();
+    return response;
+  }, { store });
+  await using server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, handler);
+  const socket = new WebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+  await new Promise((resolve) => (socket.onclose = resolve));
+  assert.deepEqual((await store.only()).data, { ws: true });
+});
