@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import {
+  getCookieValues,
+  MAX_CANDIDATES,
+  serializeCookie,
+} from "../src/cookie.ts";
+import { getSession, withSession } from "../mod.ts";
+import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+
+Deno.test("getCookieValues finds every value of a name, in order, trimmed and unquoted", () => {
+  assert.deepEqual(getCookieValues("a=1; sessionid=x; b=2", "sessionid"), [
+    "x",
+  ]);
+  assert.deepEqual(getCookieValues("sessionid=x;sessionid=y", "sessionid"), [
+    "x",
+    "y",
+  ]);
+  assert.deepEqual(getCookieValues('  sessionid = "q" ', "sessionid"), ["q"]);
+  assert.deepEqual(getCookieValues("sessionid=a=b", "sessionid"), ["a=b"]);
+  assert.deepEqual(
+    getCookieValues("xsessionid=1; sessionidx=2", "sessionid"),
+    [],
+  );
+});
+
+Deno.test("getCookieValues survives hostile headers without throwing", () => {
+  const hostile = [
+    "",
+    ";",
+    ";;;===;;;",
+    "sessionid",
+    "sessionid=",
+    "=sessionid",
+    "sessionid=\u0000\u0001",
+    "sessionid=ключ; ✓=🍰",
+    "sessionid=%2e%2e%2f",
+    "a".repeat(1 << 20),
+    "sessionid=" + "x".repeat(1 << 20),
+    "; sessionid=x".repeat(100_000),
+  ];
+  for (const header of hostile) getCookieValues(header, "sessionid");
+  assert.deepEqual(getCookieValues("sessionid=", "sessionid"), [""]);
+  assert.equal(
+    getCookieValues("; sessionid=x".repeat(100_000), "sessionid").length,
+    MAX_CANDIDATES,
+  );
+});
+
+Deno.test("serializeCookie writes the attributes in order", () => {
+  const now = Date.UTC(2026, 0, 1);
+  assert.equal(
+    serializeCookie("sid", "v", {
+      path: "/",
+      domain: "example.com",
+      maxAge: 60,
+      httpOnly: true,
+      secure: true,
+      sameSite: "Lax",
+      partitioned: true,
+    }, now),
+    "sid=v; Path=/; Domain=example.com; Max-Age=60; Expires=Thu, 01 Jan 2026 00:01:00 GMT; HttpOnly; Secure; SameSite=Lax; Partitioned",
+  );
+  assert.equal(
+    serializeCookie("sid", "v", {
+      path: "/",
+      httpOnly: false,
+      secure: false,
+      sameSite: "Strict",
+      partitioned: false,
+    }, now),
+    "sid=v; Path=/; SameSite=Strict",
+  );
+});
+
+Deno.test("malformed cookies never reach the store", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    await getSession(req);
+    return new Response("ok");
+  }, { store });
+  const cookies = [
+    "sessionid=",
+    "sessionid=../../etc/passwd",
+    "sessionid=..\\x",
+    "sessionid=%2e%2e",
+    "sessionid=a%00b", // a raw NUL cannot reach a handler: Headers refuses it
+    "sessionid=" + "A".repeat(42),
+    "sessionid=" + "A".repeat(44),
+    "sessionid=" + "A".repeat(100_000),
+    "sessionid=\u00d0\u00ba\u00d0\u00bb", // UTF-8 bytes of non-ASCII, as Deno hands them over
+  ];
+  for (const cookie of cookies) {
+    const response = await call(handler, "/", { cookie });
+    assert.equal(response.status, 200);
+  }
+  assert.equal(store.gets, 0);
+});
+
+Deno.test("of duplicated session cookies, the first well-formed one is used", async () => {
+  const store = new SpyStore();
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    if (new URL(req.url).pathname === "/set") session.set("user", "ram");
+    return new Response(String(session.get("user")));
+  }, { store }));
+  await client.get("/set");
+  const header = `sessionid=junk; sessionid=${client.cookie}; sessionid=${
+    "B".repeat(43)
+  }`;
+  const response = await call(client.handler, "/get", { cookie: header });
+  assert.equal(await response.text(), "ram");
+});
+
+Deno.test("signed cookies: a forged or unsigned cookie is ignored without touching the store", async () => {
+  const store = new SpyStore();
+  const options = { store, secrets: ["a long random secret"] };
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    if (new URL(req.url).pathname === "/set") session.set("user", "ram");
+    return new Response(String(session.get("user")));
+  }, options);
+  const client = new Client(handler);
+  await client.get("/set");
+  const [id, signature] = client.cookie!.split(".");
+  assert.equal(await client.text("/get"), "ram");
+  const gets = store.gets;
+  for (
+    const forged of [
+      id,
+      `${id}.${"A".repeat(43)}`,
+      `${id}.${signature.slice(1)}A`,
+      `${id}.${
+        new Client(withSession(() => new Response(""), { secrets: ["other"] }))
+          .cookie
+      }`,
+    ]
+  ) {
+    assert.equal(
+      await (await call(handler, "/get", { cookie: `sessionid=${forged}` }))
+        .text(),
+      "undefined",
+    );
+  }
+  assert.equal(store.gets, gets, "no store read for a forged cookie");
+});
+
+Deno.test("signed cookies: an older secret still opens the session, and the cookie comes back signed with the new one", async () => {
+  const store = new SpyStore();
+  const app = async (req: Request) => {
+    const session = await getSession(req);
+    if (new URL(req.url).pathname === "/set") session.set("user", "ram");
+    return new Response(String(session.get("user")));
+  };
+  const before = new Client(withSession(app, { store, secrets: ["old"] }));
+  await before.get("/set");
+  const after = withSession(app, { store, secrets: ["new", "old"] });
+  const response = await call(after, "/get", {
+    cookie: `sessionid=${before.cookie}`,
+  });
+  assert.equal(await response.text(), "ram");
+  const resigned = parseSetCookie(response.headers.get("set-cookie")!).value;
+  const [id] = before.cookie!.split(".");
+  assert.ok(resigned.startsWith(`${id}.`));
+  assert.notEqual(resigned, before.cookie);
+  // The re-signed cookie works once the old secret is retired.
+  const retired = withSession(app, { store, secrets: ["new"] });
+  assert.equal(
+    await (await call(retired, "/get", { cookie: `sessionid=${resigned}` }))
+      .text(),
+    "ram",
+  );
+  // And a cookie signed with the current secret is not re-sent.
+  const again = await call(after, "/get", { cookie: `sessionid=${resigned}` });
+  assert.equal(again.headers.get("set-cookie"), null);
+});

@@ -1,0 +1,212 @@
+import assert from "node:assert/strict";
+import {
+  getSession,
+  type Session,
+  type SessionOptions,
+  withSession,
+} from "../mod.ts";
+import { Client, SpyStore } from "./helpers.ts";
+
+const MINUTE = 60_000;
+
+/** A session app with a hand-driven clock; /set?k=v writes, /get reads, /expire?... calls setExpiry. */
+function setup(options: SessionOptions = {}) {
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const store = new SpyStore();
+  let last: Session | null = null;
+  const handler = withSession(async (req) => {
+    const url = new URL(req.url);
+    const session = await getSession(req);
+    last = session;
+    if (url.pathname === "/set") {
+      for (const [k, v] of url.searchParams) session.set(k, v);
+    } else if (url.pathname === "/expire") {
+      const value = url.searchParams.get("value")!;
+      session.setExpiry(
+        value === "null"
+          ? null
+          : value.startsWith("date:")
+          ? new Date(Number(value.slice(5)))
+          : Number(value),
+      );
+    }
+    return Response.json({
+      data: Object.fromEntries(session.entries()),
+      wasExpired: session.wasExpired,
+      isNew: session.isNew,
+      expiresAt: session.expiresAt?.getTime() ?? null,
+    });
+  }, { store, now: () => clock.now, ...options });
+  const client = new Client(handler);
+  const read = async (path = "/get") => await (await client.get(path)).json();
+  return { clock, store, client, read, session: () => last! };
+}
+
+Deno.test("absolute timeout: the session ends absoluteTimeout after creation, whatever the activity", async () => {
+  const { clock, store, read } = setup({ absoluteTimeout: 60 });
+  await read("/set?user=ram");
+  for (let i = 0; i < 5; i++) {
+    clock.now += 10_000;
+    assert.deepEqual((await read("/set?n=" + i)).data.user, "ram");
+  }
+  clock.now += 9_999; // 59.999 s after creation
+  assert.equal((await read()).data.user, "ram");
+  clock.now += 1;
+  const expired = await read();
+  assert.deepEqual(expired.data, {});
+  assert.equal(expired.wasExpired, true);
+  assert.equal(expired.isNew, true);
+  assert.equal(store.keys().length, 0, "the expired record was deleted");
+});
+
+Deno.test("expiry is decided from the record's timestamps, not from the store still holding it", async () => {
+  const { clock, store, read } = setup({ absoluteTimeout: 60 });
+  await read("/set?user=ram");
+  clock.now += 61_000;
+  // The store never saw the clock move and still returns the record.
+  assert.equal(store.keys().length, 1);
+  assert.equal((await read()).wasExpired, true);
+});
+
+Deno.test("idle timeout: a session nobody reads for idleTimeout expires", async () => {
+  const { clock, read } = setup({ idleTimeout: 30 * 60, touchInterval: 60 });
+  await read("/set?user=ram");
+  clock.now += 30 * MINUTE - 1;
+  assert.equal((await read()).data.user, "ram");
+  clock.now += 30 * MINUTE;
+  const expired = await read();
+  assert.equal(expired.wasExpired, true);
+  assert.deepEqual(expired.data, {});
+});
+
+Deno.test("touch-on-read: reads keep the session alive, writing at most once per touchInterval", async () => {
+  const { clock, store, read } = setup({ idleTimeout: 600, touchInterval: 60 });
+  await read("/set?user=ram");
+  const writes = store.sets;
+  // Read every 10 s for 30 minutes: three times idleTimeout.
+  for (let i = 0; i < 180; i++) {
+    clock.now += 10_000;
+    assert.equal((await read()).data.user, "ram", `read ${i}`);
+  }
+  const touches = store.sets - writes;
+  assert.ok(touches <= 30, `at most one write per 60 s: ${touches}`);
+  assert.ok(touches >= 25, `the idle deadline was refreshed: ${touches}`);
+});
+
+Deno.test("a session read at least every idleTimeout - touchInterval seconds never idles out", async () => {
+  const idle = 300, touch = 60;
+  const { clock, read } = setup({ idleTimeout: idle, touchInterval: touch });
+  await read("/set?user=ram");
+  // The worst case: a read just before a touch is due (no write), then the
+  // longest allowed gap.
+  for (let i = 0; i < 25; i++) {
+    clock.now += touch * 1000 - 1;
+    assert.equal((await read()).data.user, "ram", `short gap ${i}`);
+    clock.now += (idle - touch) * 1000;
+    assert.equal((await read()).data.user, "ram", `long gap ${i}`);
+  }
+  // The bound is tight: the same pattern with a gap 2 ms longer idles out.
+  clock.now += touch * 1000 - 1;
+  await read();
+  clock.now += (idle - touch) * 1000 + 2;
+  assert.equal((await read()).wasExpired, true);
+});
+
+Deno.test("without idleTimeout a read never writes", async () => {
+  const { clock, store, read } = setup();
+  await read("/set?user=ram");
+  const writes = store.sets;
+  for (let i = 0; i < 20; i++) {
+    clock.now += 3_600_000;
+    await read();
+  }
+  assert.equal(store.sets, writes);
+});
+
+Deno.test("the default touchInterval is a tenth of idleTimeout, at most 60 s", async () => {
+  const small = setup({ idleTimeout: 30 });
+  await small.read("/set?a=1");
+  const writes = small.store.sets;
+  small.clock.now += 2_999;
+  await small.read();
+  assert.equal(small.store.sets, writes);
+  small.clock.now += 1;
+  await small.read();
+  assert.equal(small.store.sets, writes + 1);
+
+  const large = setup({ idleTimeout: 3600 });
+  await large.read("/set?a=1");
+  const before = large.store.sets;
+  large.clock.now += 60_000;
+  await large.read();
+  assert.equal(large.store.sets, before + 1);
+});
+
+Deno.test("expiresAt is the earlier of the absolute and the idle deadline; null while new and empty", async () => {
+  const { clock, read } = setup({
+    absoluteTimeout: 3600,
+    idleTimeout: 600,
+    touchInterval: 60,
+  });
+  const start = clock.now;
+  assert.equal((await read()).expiresAt, null);
+  assert.equal((await read("/set?a=1")).expiresAt, start + 600_000);
+  clock.now += 30_000; // no touch due: the stored idle deadline stands
+  assert.equal((await read()).expiresAt, start + 600_000);
+  clock.now += 30_000; // touch due: refreshed from now
+  assert.equal((await read()).expiresAt, clock.now + 600_000);
+  for (let i = 0; i < 6; i++) {
+    clock.now += 500_000;
+    await read();
+  }
+  assert.equal(
+    (await read()).expiresAt,
+    start + 3_600_000,
+    "capped by the absolute deadline",
+  );
+});
+
+Deno.test("setExpiry(seconds) replaces the absolute deadline, longer or shorter", async () => {
+  const { clock, read } = setup({ absoluteTimeout: 60 });
+  await read("/set?user=ram");
+  await read("/expire?value=3600"); // remember me
+  clock.now += 120_000;
+  assert.equal((await read()).data.user, "ram");
+  await read("/expire?value=10");
+  clock.now += 10_000;
+  assert.equal((await read()).wasExpired, true);
+});
+
+Deno.test("setExpiry(Date) sets the deadline; a Date already past ends the session now", async () => {
+  const { clock, store, client, read } = setup();
+  await read("/set?user=ram");
+  const at = clock.now + 5_000;
+  assert.equal((await read(`/expire?value=date:${at}`)).expiresAt, at);
+  const response = await client.get(`/expire?value=date:${clock.now - 1}`);
+  assert.match(response.headers.get("set-cookie")!, /Max-Age=0/);
+  assert.equal(store.keys().length, 0);
+});
+
+Deno.test("setExpiry(null) restores the default deadline", async () => {
+  const { clock, read } = setup({ absoluteTimeout: 60 });
+  const start = clock.now;
+  await read("/set?user=ram");
+  await read("/expire?value=3600");
+  assert.equal((await read("/expire?value=null")).expiresAt, start + 60_000);
+});
+
+Deno.test("setExpiry rejects what it cannot mean", async () => {
+  const { read, session } = setup();
+  await read("/set?user=ram");
+  for (
+    const bad of [
+      -1,
+      NaN,
+      Infinity,
+      new Date("nope"),
+      "10" as unknown as number,
+    ]
+  ) {
+    assert.throws(() => session().setExpiry(bad), TypeError);
+  }
+});
