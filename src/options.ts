@@ -166,6 +166,10 @@ export function resolveOptions(options: SessionOptions): Config {
       'cookie.sameSite "None" needs cookie.secure: true (browsers drop it otherwise)',
     );
   }
+  const partitioned = cookie.partitioned ?? false;
+  if (partitioned && secure === false) {
+    fail("cookie.partitioned needs a Secure cookie; drop secure: false");
+  }
   const prefixed = cookieName.startsWith("__Host-") ||
     cookieName.startsWith("__Secure-");
   if (prefixed) {
@@ -199,7 +203,7 @@ export function resolveOptions(options: SessionOptions): Config {
     secure,
     httpOnly: cookie.httpOnly ?? true,
     sameSite,
-    partitioned: cookie.partitioned ?? false,
+    partitioned,
     now,
   };
 }

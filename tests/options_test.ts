@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { type SessionOptions, withSession } from "../mod.ts";
+
+const handler = () => new Response("ok");
+
+Deno.test("invalid options throw a TypeError from withSession that names the option", () => {
+  const bad: Array<[SessionOptions, RegExp]> = [
+    [{ absoluteTimeout: -1 }, /absoluteTimeout/],
+    [{ absoluteTimeout: 0 }, /absoluteTimeout/],
+    [{ absoluteTimeout: Infinity }, /absoluteTimeout/],
+    [{ absoluteTimeout: NaN }, /absoluteTimeout/],
+    [{ idleTimeout: -5 }, /idleTimeout/],
+    [{ idleTimeout: Infinity }, /idleTimeout/],
+    [{ idleTimeout: 60, touchInterval: -1 }, /touchInterval/],
+    [{ idleTimeout: 60, touchInterval: 60 }, /touchInterval/],
+    [{ touchInterval: 10 }, /touchInterval/],
+    [{ secrets: [] }, /secrets/],
+    [{ secrets: [""] }, /secret/],
+    [{ secrets: ["ok", ""] }, /secret/],
+    [{ cookie: { sameSite: "None" } }, /sameSite/],
+    [{ cookie: { sameSite: "None", secure: "auto" } }, /sameSite/],
+    [{ cookie: { sameSite: "Sometimes" as "Lax" } }, /sameSite/],
+    [{ cookie: { name: "__Host-sid", domain: "example.com" } }, /__Host-/],
+    [{ cookie: { name: "__Host-sid", path: "/app" } }, /__Host-/],
+    [{ cookie: { name: "__Secure-sid", secure: false } }, /Secure/],
+    [{ cookie: { name: "bad name" } }, /cookie\.name/],
+    [{ cookie: { name: "" } }, /cookie\.name/],
+    [{ cookie: { name: "a;b" } }, /cookie\.name/],
+    [{ cookie: { path: "app" } }, /cookie\.path/],
+    [{ cookie: { path: "/a;b" } }, /cookie\.path/],
+    [{ cookie: { domain: "exa mple.com" } }, /cookie\.domain/],
+    [{ cookie: { domain: "a.com; Secure" } }, /cookie\.domain/],
+    [{ cookie: { secure: "yes" as unknown as boolean } }, /cookie\.secure/],
+    [{ cookie: { partitioned: true, secure: false } }, /partitioned/],
+    [{ now: 5 as unknown as () => number }, /now/],
+  ];
+  for (const [options, message] of bad) {
+    assert.throws(
+      () => withSession(handler, options),
+      (error: Error) =>
+        error instanceof TypeError && message.test(error.message),
+      JSON.stringify(options),
+    );
+  }
+});
+
+Deno.test("valid options are accepted", () => {
+  const good: SessionOptions[] = [
+    {},
+    { absoluteTimeout: 1, idleTimeout: 0.5, touchInterval: 0 },
+    { idleTimeout: null },
+    { secrets: ["one", "two"] },
+    { cookie: { name: "__Host-sid" } },
+    { cookie: { sameSite: "None", secure: true, partitioned: true } },
+    { cookie: { domain: ".example.com", path: "/app" } },
+    { expireAtBrowserClose: true, saveEveryRequest: true },
+  ];
+  for (const options of good) withSession(handler, options);
+});
