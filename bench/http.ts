@@ -1,0 +1,863 @@
+/**
+ * The HTTP harness: every variant of `variants.ts` in its own server process
+ * pinned to core 0, `wrk` pinned to core 1, all in one run. A warm-up pass is
+ * discarded; then, in each round, every variant × route is measured and
+ * divided by bare `Deno.serve` measured in the same round (the mean of the two
+ * bare runs that bracket it: bare is measured at the start of a round, after
+ * every two variants, and at the end). Reports medians and min–max of the
+ * ratios, req/s for reference, the store writes during /read, and server
+ * memory while 100k+ sessions are created against a bounded MemoryStore.
+ *
+ *   deno run -A bench/http.ts [--rounds 3] [--duration 2] [--warmup 1]
+ *     [--connections 50] [--pool 200] [--variants a,b] [--no-memory]
+ *     [--sessions 100000] [--json out.json] [--tag T]
+ *
+ * Every child process is stopped before it returns, on error too, and on
+ * Ctrl-C.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Route, type Variant, variants } from "./variants.ts";
+
+const benchDir = new URL("./", import.meta.url);
+const root = new URL("../", benchDir);
+const luaScript = new URL("pool.lua", benchDir).pathname;
+const serverScript = new URL("server.ts", benchDir).pathname;
+
+/** What the harness is told to do. */
+export interface HarnessOptions {
+  rounds: number;
+  /** Seconds per measured run (whole seconds: wrk's unit). */
+  duration: number;
+  /** Seconds per discarded warm-up run; 0 skips the warm-up. */
+  warmup: number;
+  connections: number;
+  /** Sessions created per variant, sent round-robin. */
+  pool: number;
+  variants: string[];
+  /** Run the memory-flatness check. */
+  memory: boolean;
+  /** Distinct sessions to create in the memory check. */
+  sessions: number;
+  /** Marks every child process's command line, to find leftovers. */
+  tag: string;
+  /** Progress lines on stderr. */
+  log: (line: string) => void;
+}
+
+/** One wrk run. */
+export interface WrkResult {
+  requests: number;
+  duration_us: number;
+  rps: number;
+  /** Non-2xx/3xx answers; a 409 on /read means a cookie found no session. */
+  status: number;
+  /** Socket errors and timeouts. */
+  socket: number;
+  p50_us: number;
+  p99_us: number;
+  /** Server CPU time (all threads) per request, in µs; null off Linux. */
+  cpu_us: number | null;
+  /** Server CPU time over wall time: near 1 when the server was the bottleneck. */
+  busy: number | null;
+}
+
+/** Median and range of a series. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** A variant × route over the rounds. */
+export interface RouteResult {
+  variant: string;
+  route: Route;
+  /** Req/s divided by bare Deno.serve's in the same round. */
+  ratio: Spread;
+  rps: Spread;
+  /**
+   * Bare's server CPU per request divided by this one's, in the same round:
+   * the throughput ratio if both had a whole core to themselves. Unlike
+   * req/s, it does not move with load from other processes on the machine.
+   */
+  cpuRatio: Spread | null;
+  cpuUs: Spread | null;
+  busy: Spread | null;
+  ratios: number[];
+  cpuRatios: number[];
+  runs: WrkResult[];
+}
+
+/** A ratio between two variants, per round. */
+export interface Comparison {
+  name: string;
+  /** Of req/s. */
+  ratio: Spread;
+  /** Of server CPU per request (inverted: higher is cheaper). */
+  cpuRatio: Spread | null;
+}
+
+/** Store calls counted during the /read runs of one variant. */
+export interface WriteCount {
+  variant: string;
+  reads: number;
+  gets: number;
+  sets: number;
+  deletes: number;
+}
+
+/** One point of the memory-flatness check. */
+export interface MemoryPoint {
+  seconds: number;
+  created: number;
+  size: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+}
+
+/** A target from the issue, met or not. */
+export interface Target {
+  name: string;
+  /** On req/s ratios, the issue's measure. */
+  value: number;
+  /** On server CPU per request. */
+  cpuValue: number | null;
+  goal: number;
+  met: boolean;
+}
+
+/** Everything one run of the harness found. */
+export interface HarnessResults {
+  machine: Record<string, string | number>;
+  options: Omit<HarnessOptions, "log">;
+  pinned: boolean;
+  bare: number[][];
+  results: RouteResult[];
+  comparisons: Comparison[];
+  writes: WriteCount[];
+  memory: MemoryPoint[];
+  targets: Target[];
+  /** Every process the harness started, all stopped before it returned. */
+  pids: number[];
+  seconds: number;
+}
+
+/** A clear error when wrk is not installed. */
+export async function checkWrk(): Promise<string> {
+  try {
+    const { stdout, stderr } = await new Deno.Command("wrk", {
+      args: ["-v"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stdout) +
+      new TextDecoder().decode(stderr);
+    return text.split("\n")[0].trim();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "wrk is not installed: the HTTP benchmark needs it. Install it with `apt-get install -y wrk` (Debian/Ubuntu).",
+      );
+    }
+    throw error;
+  }
+}
+
+async function hasTaskset(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("taskset", {
+      args: ["-c", "0", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** The children alive right now, so that every exit path can stop them. */
+const live = new Set<Deno.ChildProcess>();
+
+function killAll(): void {
+  for (const child of live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+interface Server {
+  variant: string;
+  base: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The CPU time a process's threads have run, in ns, from Linux's
+ * `/proc/PID/task/TID/schedstat`; null where there is no such file.
+ */
+async function cpuNs(pid: number): Promise<number | null> {
+  try {
+    let total = 0;
+    for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+      try {
+        const text = await Deno.readTextFile(
+          `/proc/${pid}/task/${task.name}/schedstat`,
+        );
+        total += Number(text.split(" ")[0]);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
+async function startServer(
+  variant: string,
+  options: HarnessOptions,
+  pinned: boolean,
+  dir: string,
+  extra: { maxSessions?: number; gc?: boolean } = {},
+): Promise<Server> {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    ...(extra.gc ? ["--v8-flags=--expose-gc"] : []),
+    serverScript,
+    "--variant",
+    variant,
+    "--kv-path",
+    `${dir}/${variant}.kv`,
+    "--file-dir",
+    `${dir}/${variant}-sessions`,
+    ...(extra.maxSessions ? ["--max-sessions", String(extra.maxSessions)] : []),
+    "--tag",
+    options.tag,
+  ];
+  const [command, ...args] = pinned ? ["taskset", "-c", "0", ...deno] : deno;
+  const child = new Deno.Command(command, {
+    args,
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  live.add(child);
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let output = "";
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    while (!output.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`server ${variant} exited: ${output}`);
+      output += value;
+    }
+  } catch (error) {
+    clearTimeout(deadline);
+    await reader.cancel();
+    child.kill("SIGKILL");
+    await child.status;
+    live.delete(child);
+    throw error;
+  }
+  clearTimeout(deadline);
+  const match = output.match(
+    /Listening on (http:\/\/127\.0\.0\.1:\d+)\/ pid (\d+)/,
+  );
+  if (match === null) throw new Error(`server ${variant} said: ${output}`);
+  // Keep draining stdout so the server never blocks on a full pipe.
+  const drained = (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })();
+  return {
+    variant,
+    base: match[1],
+    pid: Number(match[2]),
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, 5_000);
+      await child.status;
+      clearTimeout(timer);
+      await drained;
+      live.delete(child);
+    },
+  };
+}
+
+async function wrk(
+  server: Server,
+  path: string,
+  seconds: number,
+  options: HarnessOptions,
+  pinned: boolean,
+  cookieFile = "",
+): Promise<WrkResult> {
+  const wrkArgs = [
+    "-t1",
+    `-c${options.connections}`,
+    `-d${seconds}s`,
+    "--timeout",
+    "5s",
+    "-s",
+    luaScript,
+    `${server.base}${path}`,
+    "--",
+    path,
+    cookieFile,
+    options.tag,
+  ];
+  const [command, ...args] = pinned
+    ? ["taskset", "-c", "1", "wrk", ...wrkArgs]
+    : ["wrk", ...wrkArgs];
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  live.add(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), (seconds + 20) * 1000);
+  const cpuBefore = await cpuNs(server.pid);
+  const { stdout, stderr, success } = await child.output();
+  const cpuAfter = await cpuNs(server.pid);
+  clearTimeout(timer);
+  live.delete(child);
+  const text = new TextDecoder().decode(stdout);
+  const line = text.trim().split("\n").findLast((l) => l.startsWith("{"));
+  if (!success || line === undefined) {
+    throw new Error(
+      `wrk failed on ${server.base}${path}: ${text}${
+        new TextDecoder().decode(stderr)
+      }`,
+    );
+  }
+  const raw = JSON.parse(line);
+  const cpu = cpuBefore === null || cpuAfter === null
+    ? null
+    : cpuAfter - cpuBefore;
+  return {
+    requests: raw.requests,
+    duration_us: raw.duration_us,
+    rps: raw.requests / (raw.duration_us / 1e6),
+    status: raw.status,
+    socket: raw.connect + raw.read + raw.write + raw.timeout,
+    p50_us: raw.p50_us,
+    p99_us: raw.p99_us,
+    cpu_us: cpu === null ? null : cpu / 1000 / raw.requests,
+    busy: cpu === null ? null : cpu / 1000 / raw.duration_us,
+  };
+}
+
+async function getJson(url: string): Promise<Record<string, number>> {
+  const response = await fetch(url);
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`${url}: ${response.status}`);
+  }
+  return await response.json();
+}
+
+/** Creates `count` sessions with /write; returns their Cookie values. */
+async function makePool(base: string, count: number): Promise<string[]> {
+  const cookies: string[] = [];
+  const one = async () => {
+    const response = await fetch(`${base}/write`);
+    await response.body?.cancel();
+    const header = response.headers.get("set-cookie");
+    if (!response.ok || header === null) {
+      throw new Error(`${base}/write gave no cookie (${response.status})`);
+    }
+    cookies.push(header.split(";")[0]);
+  };
+  for (let i = 0; i < count; i += 20) {
+    await Promise.all(
+      Array.from({ length: Math.min(20, count - i) }, one),
+    );
+  }
+  return cookies;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+async function machine(wrkVersion: string): Promise<Record<string, string>> {
+  let cpu = "unknown";
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    cpu = info.match(/model name\s*:\s*(.*)/)?.[1] ?? cpu;
+  } catch {
+    // Not Linux.
+  }
+  return {
+    cpu,
+    cores: String(navigator.hardwareConcurrency),
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    wrk: wrkVersion,
+  };
+}
+
+/** Runs the whole harness; every child is stopped before it resolves. */
+export async function runHarness(
+  options: HarnessOptions,
+): Promise<HarnessResults> {
+  const started = performance.now();
+  const log = options.log;
+  const wrkVersion = await checkWrk();
+  const pinned = navigator.hardwareConcurrency >= 2 && await hasTaskset();
+  if (!pinned) log("taskset or a second core missing: running unpinned");
+  const unknown = options.variants.filter((name) =>
+    !variants.some((v) => v.name === name)
+  );
+  if (unknown.length > 0) {
+    throw new Error(`unknown variants: ${unknown.join(", ")}`);
+  }
+  const chosen: Variant[] = variants.filter((v) =>
+    v.name === "bare" || options.variants.includes(v.name)
+  );
+  const dir = await Deno.makeTempDir({ prefix: "session_bench_" });
+  const servers = new Map<string, Server>();
+  const pids: number[] = [];
+  const onSignal = () => {
+    killAll();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  try {
+    for (const variant of chosen) {
+      const server = await startServer(variant.name, options, pinned, dir);
+      servers.set(variant.name, server);
+      pids.push(server.pid);
+    }
+    log(`servers: ${[...servers.keys()].join(", ")}`);
+
+    const cookieFiles = new Map<string, string>();
+    for (const variant of chosen) {
+      if (variant.name === "bare") continue;
+      const cookies = await makePool(
+        servers.get(variant.name)!.base,
+        options.pool,
+      );
+      const file = `${dir}/${variant.name}.cookies`;
+      await Deno.writeTextFile(file, cookies.join("\n") + "\n");
+      cookieFiles.set(variant.name, file);
+    }
+
+    const measure = (variant: string, route: Route, seconds: number) =>
+      wrk(
+        servers.get(variant)!,
+        route,
+        seconds,
+        options,
+        pinned,
+        cookieFiles.get(variant) ?? "",
+      );
+
+    if (options.warmup > 0) {
+      log("warm-up (discarded)");
+      for (const variant of chosen) {
+        for (const route of variant.routes) {
+          await measure(variant.name, route, options.warmup);
+        }
+      }
+    }
+
+    const others = chosen.filter((v) => v.name !== "bare");
+    const runs = new Map<string, WrkResult[]>();
+    const ratios = new Map<string, number[]>();
+    const cpuRatios = new Map<string, number[]>();
+    const push = <T>(map: Map<string, T[]>, key: string, value: T) => {
+      if (!map.has(key)) map.set(key, []);
+      map.get(key)!.push(value);
+    };
+    const bare: number[][] = [];
+    const writes = new Map<string, WriteCount>();
+    for (let round = 0; round < options.rounds; round++) {
+      // Rotate the order so that no variant always follows the same one.
+      const order = others.map((_, i) => others[(i + round) % others.length]);
+      const bareRuns: WrkResult[] = [];
+      const pending: { key: string; result: WrkResult; after: number }[] = [];
+      const measureBare = async () => {
+        const result = await measure("bare", "/bare", options.duration);
+        push(runs, "bare /bare", result);
+        bareRuns.push(result);
+      };
+      await measureBare();
+      for (let i = 0; i < order.length; i++) {
+        const variant = order[i];
+        const server = servers.get(variant.name)!;
+        for (const route of variant.routes) {
+          const before = route === "/read"
+            ? await getJson(`${server.base}/stats`)
+            : null;
+          const result = await measure(variant.name, route, options.duration);
+          if (before !== null && "sets" in before) {
+            const after = await getJson(`${server.base}/stats`);
+            const count = writes.get(variant.name) ??
+              { variant: variant.name, reads: 0, gets: 0, sets: 0, deletes: 0 };
+            count.reads += result.requests;
+            count.gets += after.gets - before.gets;
+            count.sets += after.sets - before.sets;
+            count.deletes += after.deletes - before.deletes;
+            writes.set(variant.name, count);
+          }
+          const key = `${variant.name} ${route}`;
+          push(runs, key, result);
+          pending.push({ key, result, after: bareRuns.length - 1 });
+        }
+        if (i % 2 === 1 || i === order.length - 1) await measureBare();
+      }
+      // Each run against the mean of the two bare runs that bracket it.
+      for (const { key, result, after } of pending) {
+        const [a, b] = [bareRuns[after], bareRuns[after + 1]];
+        push(ratios, key, result.rps / ((a.rps + b.rps) / 2));
+        if (result.cpu_us !== null && a.cpu_us !== null && b.cpu_us !== null) {
+          push(cpuRatios, key, (a.cpu_us + b.cpu_us) / 2 / result.cpu_us);
+        }
+      }
+      push(ratios, "bare /bare", 1);
+      if (bareRuns[0].cpu_us !== null) push(cpuRatios, "bare /bare", 1);
+      bare.push(bareRuns.map((r) => r.rps));
+      log(
+        `round ${round + 1}/${options.rounds}: bare ${
+          bareRuns.map((r) =>
+            `${Math.round(r.rps)} req/s` +
+            (r.cpu_us === null ? "" : ` (${r.cpu_us.toFixed(2)} µs CPU)`)
+          ).join(", ")
+        }`,
+      );
+    }
+
+    const results: RouteResult[] = [];
+    const maybe = (values: (number | null)[]) =>
+      values.some((v) => v === null) ? null : spread(values as number[]);
+    for (const variant of chosen) {
+      for (const route of variant.routes) {
+        const key = `${variant.name} ${route}`;
+        const list = runs.get(key)!;
+        results.push({
+          variant: variant.name,
+          route,
+          ratio: spread(ratios.get(key)!),
+          rps: spread(list.map((r) => r.rps)),
+          cpuRatio: cpuRatios.has(key) ? spread(cpuRatios.get(key)!) : null,
+          cpuUs: maybe(list.map((r) => r.cpu_us)),
+          busy: maybe(list.map((r) => r.busy)),
+          ratios: ratios.get(key)!,
+          cpuRatios: cpuRatios.get(key) ?? [],
+          runs: list,
+        });
+      }
+    }
+
+    const comparisons: Comparison[] = [];
+    const compare = (name: string, a: string, b: string) => {
+      const x = ratios.get(a), y = ratios.get(b);
+      if (x === undefined || y === undefined) return;
+      const cx = cpuRatios.get(a), cy = cpuRatios.get(b);
+      comparisons.push({
+        name,
+        ratio: spread(x.map((v, i) => v / y[i])),
+        cpuRatio: cx === undefined || cy === undefined
+          ? null
+          : spread(cx.map((v, i) => v / cy[i])),
+      });
+    };
+    for (const ours of ["memory", "memory-secrets", "kv", "file"]) {
+      for (const route of ["/read", "/write"]) {
+        compare(
+          `${ours} ${route} / floor ${route}`,
+          `${ours} ${route}`,
+          `floor ${route}`,
+        );
+        compare(
+          `${ours} ${route} / hono-sessions ${route}`,
+          `${ours} ${route}`,
+          `hono-sessions ${route}`,
+        );
+      }
+    }
+
+    const memory = options.memory
+      ? await memoryCheck(options, pinned, dir, pids)
+      : [];
+
+    const targets: Target[] = [];
+    const target = (
+      name: string,
+      value: { ratio: Spread; cpuRatio: Spread | null } | undefined,
+      goal: number,
+    ) => {
+      if (value === undefined) return;
+      targets.push({
+        name,
+        value: value.ratio.median,
+        cpuValue: value.cpuRatio?.median ?? null,
+        goal,
+        met: value.ratio.median >= goal,
+      });
+    };
+    const route = (key: string) =>
+      results.find((r) => `${r.variant} ${r.route}` === key);
+    const comparison = (name: string) =>
+      comparisons.find((c) => c.name === name);
+    target("memory /read vs bare", route("memory /read"), 0.6);
+    target(
+      "memory /read vs floor /read",
+      comparison("memory /read / floor /read"),
+      0.9,
+    );
+    target("memory /write vs bare", route("memory /write"), 0.5);
+    target("memory-secrets /read vs bare", route("memory-secrets /read"), 0.5);
+    for (const ours of ["memory", "memory-secrets"]) {
+      for (const r of ["/read", "/write"]) {
+        target(
+          `${ours} ${r} vs hono-sessions ${r}`,
+          comparison(`${ours} ${r} / hono-sessions ${r}`),
+          3,
+        );
+      }
+    }
+    for (const count of writes.values()) {
+      targets.push({
+        name: `${count.variant}: store writes during /read`,
+        value: count.sets,
+        cpuValue: null,
+        goal: 0,
+        met: count.sets === 0,
+      });
+    }
+
+    return {
+      machine: { ...(await machine(wrkVersion)) },
+      options: {
+        rounds: options.rounds,
+        duration: options.duration,
+        warmup: options.warmup,
+        connections: options.connections,
+        pool: options.pool,
+        variants: chosen.map((v) => v.name),
+        memory: options.memory,
+        sessions: options.sessions,
+        tag: options.tag,
+      },
+      pinned,
+      bare,
+      results,
+      comparisons,
+      writes: [...writes.values()],
+      memory,
+      targets,
+      pids,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    for (const server of servers.values()) await server.stop();
+    killAll();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Creates `options.sessions` distinct sessions (wrk on /write without a
+ * cookie: each request makes one) against MemoryStore bounded at 10,000, and
+ * reads the server's memory after a full GC at a few points.
+ */
+async function memoryCheck(
+  options: HarnessOptions,
+  pinned: boolean,
+  dir: string,
+  pids: number[],
+): Promise<MemoryPoint[]> {
+  log(options, `memory: ${options.sessions} sessions, maxSessions 10000`);
+  const server = await startServer("memory", options, pinned, dir, {
+    maxSessions: 10_000,
+    gc: true,
+  });
+  pids.push(server.pid);
+  const points: MemoryPoint[] = [];
+  const started = performance.now();
+  try {
+    const point = async () => {
+      const stats = await getJson(`${server.base}/stats?gc`);
+      points.push({
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+        created: stats.created,
+        size: stats.size,
+        rssMiB: Math.round(stats.rss / 2 ** 20 * 10) / 10,
+        heapUsedMiB: Math.round(stats.heapUsed / 2 ** 20 * 10) / 10,
+      });
+      return stats.created;
+    };
+    let created = await point();
+    // Bounded: at most 30 chunks of `duration` seconds.
+    for (let chunk = 0; created < options.sessions && chunk < 30; chunk++) {
+      await wrk(server, "/write", options.duration, options, pinned);
+      created = await point();
+    }
+  } finally {
+    await server.stop();
+  }
+  return points;
+}
+
+function log(options: HarnessOptions, line: string) {
+  options.log(line);
+}
+
+const fixed = (value: number, digits = 2) => value.toFixed(digits);
+
+/** The results as Markdown tables. */
+export function toMarkdown(results: HarnessResults): string {
+  const lines: string[] = [];
+  const { options } = results;
+  const range = (s: Spread | null, digits = 2) =>
+    s === null ? "–" : `${fixed(s.min, digits)}–${fixed(s.max, digits)}`;
+  const med = (s: Spread | null, digits = 2) =>
+    s === null ? "–" : fixed(s.median, digits);
+  lines.push(
+    `${options.rounds} rounds × ${options.duration} s per run, warm-up ${options.warmup} s discarded, ${options.connections} connections, ${options.pool} sessions per variant, ${
+      results.pinned ? "server on core 0, wrk on core 1" : "unpinned"
+    }; ${Math.round(results.seconds)} s in all.`,
+    "",
+    "| variant | route | req/s ratio to bare | min–max | CPU ratio to bare | min–max | req/s | req/s min–max | server CPU µs/req | server busy |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const r of results.results) {
+    lines.push(
+      `| ${r.variant} | ${r.route} | ${med(r.ratio)} | ${range(r.ratio)} | ${
+        med(r.cpuRatio)
+      } | ${range(r.cpuRatio)} | ${Math.round(r.rps.median)} | ${
+        Math.round(r.rps.min)
+      }–${Math.round(r.rps.max)} | ${med(r.cpuUs)} | ${med(r.busy)} |`,
+    );
+  }
+  if (results.comparisons.length > 0) {
+    lines.push(
+      "",
+      "| comparison (same round) | req/s median | min–max | CPU median | min–max |",
+      "| --- | ---: | ---: | ---: | ---: |",
+    );
+    for (const c of results.comparisons) {
+      lines.push(
+        `| ${c.name} | ${med(c.ratio)} | ${range(c.ratio)} | ${
+          med(c.cpuRatio)
+        } | ${range(c.cpuRatio)} |`,
+      );
+    }
+  }
+  if (results.writes.length > 0) {
+    lines.push(
+      "",
+      "| store (idleTimeout 1800 s, touchInterval 60 s) | /read requests | store gets | store sets | store deletes |",
+      "| --- | ---: | ---: | ---: | ---: |",
+    );
+    for (const w of results.writes) {
+      lines.push(
+        `| ${w.variant} | ${w.reads} | ${w.gets} | ${w.sets} | ${w.deletes} |`,
+      );
+    }
+  }
+  if (results.memory.length > 0) {
+    lines.push(
+      "",
+      "| seconds | sessions created | store size | RSS MiB | heap used MiB (after GC) |",
+      "| ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const p of results.memory) {
+      lines.push(
+        `| ${p.seconds} | ${p.created} | ${p.size} | ${p.rssMiB} | ${p.heapUsedMiB} |`,
+      );
+    }
+  }
+  if (results.targets.length > 0) {
+    lines.push(
+      "",
+      "| target | req/s measure | CPU measure | goal | met (req/s) |",
+      "| --- | ---: | ---: | ---: | --- |",
+    );
+    for (const t of results.targets) {
+      lines.push(
+        `| ${t.name} | ${fixed(t.value)} | ${
+          t.cpuValue === null ? "–" : fixed(t.cpuValue)
+        } | ${t.goal} | ${t.met ? "yes" : "**no**"} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "3" },
+      duration: { type: "string", default: "2" },
+      warmup: { type: "string", default: "1" },
+      connections: { type: "string", default: "50" },
+      pool: { type: "string", default: "200" },
+      variants: { type: "string" },
+      "no-memory": { type: "boolean", default: false },
+      sessions: { type: "string", default: "100000" },
+      json: { type: "string" },
+      tag: { type: "string" },
+    },
+  });
+  const whole = (name: string, value: string, min: number) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new TypeError(`--${name} must be a whole number >= ${min}`);
+    }
+    return n;
+  };
+  const results = await runHarness({
+    rounds: whole("rounds", values.rounds, 1),
+    duration: whole("duration", values.duration, 1),
+    warmup: whole("warmup", values.warmup, 0),
+    connections: whole("connections", values.connections, 1),
+    pool: whole("pool", values.pool, 1),
+    variants: values.variants?.split(",") ??
+      variants.map((v) => v.name),
+    memory: !values["no-memory"],
+    sessions: whole("sessions", values.sessions, 1),
+    tag: values.tag ?? `session-bench-${Deno.pid}`,
+    log: (line) => console.error(line),
+  });
+  if (values.json !== undefined) {
+    await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2));
+  }
+  console.log(toMarkdown(results));
+}

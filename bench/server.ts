@@ -1,0 +1,255 @@
+/**
+ * One benchmark server: `deno run bench/server.ts --variant NAME`. Prints
+ * `Listening on http://127.0.0.1:PORT/` once it accepts connections. Every
+ * variant answers the same routes:
+ *
+ *   GET /bare    no session touched
+ *   GET /read    reads "n" from the session; 409 when the cookie found none
+ *   GET /write   sets "n" to a new value every request (creates a session
+ *                when the request has no valid cookie)
+ *   GET /stats   store call counts and memory, as JSON (`?gc` collects first
+ *                when run with `--v8-flags=--expose-gc`)
+ *
+ * A 409 on /read counts as an error in wrk's report, so a run in which any
+ * cookie failed to find its session is caught by the harness.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { getSession, MemoryStore, withSession } from "../mod.ts";
+import type {
+  SessionOptions,
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+  WriteCondition,
+} from "../mod.ts";
+import type { Session as HonoSession } from "hono-sessions";
+import { variantNames } from "./variants.ts";
+
+/** Counts the calls that reach a store, for the harness's /stats. */
+export class CountingStore implements SessionStore {
+  gets = 0;
+  sets = 0;
+  deletes = 0;
+  constructor(readonly inner: SessionStore) {}
+  get(key: string): Promise<StoredSession | null> {
+    this.gets++;
+    return this.inner.get(key);
+  }
+  set(
+    key: string,
+    record: SessionRecord,
+    condition: WriteCondition,
+  ): Promise<string | null> {
+    this.sets++;
+    return this.inner.set(key, record, condition);
+  }
+  delete(key: string): Promise<void> {
+    this.deletes++;
+    return this.inner.delete(key);
+  }
+}
+
+/** The path of a request URL without parsing it as a URL. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const query = url.indexOf("?", start);
+  return query === -1 ? url.slice(start) : url.slice(start, query);
+}
+
+const text = (body: string, status = 200) => new Response(body, { status });
+
+let counter = 0;
+let created = 0;
+
+function stats(url: string, counts: Record<string, number>): Response {
+  if (url.includes("?gc")) {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+  }
+  const memory = Deno.memoryUsage();
+  return Response.json({
+    ...counts,
+    created,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    heapTotal: memory.heapTotal,
+  });
+}
+
+/** Our library over a store, with the idle timeout the targets speak of. */
+function ours(
+  store: SessionStore,
+  counts: () => Record<string, number>,
+  extra: SessionOptions = {},
+): Deno.ServeHandler {
+  return withSession(async (req) => {
+    const path = pathOf(req.url);
+    if (path === "/read") {
+      const session = await getSession<{ n: number; user: string }>(req);
+      const n = session.get("n");
+      return n === undefined ? text("no session", 409) : text(`n=${n}`);
+    }
+    if (path === "/write") {
+      const session = await getSession<{ n: number; user: string }>(req);
+      if (session.isNew) created++;
+      const n = ++counter;
+      session.set("n", n);
+      if (!session.has("user")) session.set("user", `user-${n}`);
+      return text(`n=${n}`);
+    }
+    if (path === "/stats") return stats(req.url, counts());
+    return text("ok");
+  }, { store, idleTimeout: 1800, touchInterval: 60, ...extra });
+}
+
+/**
+ * The floor: what any server-side session costs at least. Cookie parse, Map
+ * lookup, JSON.parse; on write JSON.stringify, Map set and a Set-Cookie; an
+ * unsigned random id. No expiry, no bound, no digest, no concurrency control.
+ */
+function floor(): Deno.ServeHandler {
+  const sessions = new Map<string, string>();
+  const sidOf = (req: Request): string | null => {
+    const header = req.headers.get("cookie");
+    if (header === null) return null;
+    for (const part of header.split(";")) {
+      const equals = part.indexOf("=");
+      if (equals !== -1 && part.slice(0, equals).trim() === "sid") {
+        return part.slice(equals + 1).trim();
+      }
+    }
+    return null;
+  };
+  return (req) => {
+    const path = pathOf(req.url);
+    if (path === "/read") {
+      const sid = sidOf(req);
+      const stored = sid === null ? undefined : sessions.get(sid);
+      if (stored === undefined) return text("no session", 409);
+      const data = JSON.parse(stored) as { n: number };
+      return text(`n=${data.n}`);
+    }
+    if (path === "/write") {
+      let sid = sidOf(req);
+      const stored = sid === null ? undefined : sessions.get(sid);
+      const data = stored === undefined ? {} : JSON.parse(stored);
+      if (stored === undefined) {
+        sid = crypto.randomUUID();
+        created++;
+      }
+      const n = ++counter;
+      data.n = n;
+      data.user ??= `user-${n}`;
+      sessions.set(sid!, JSON.stringify(data));
+      return new Response(`n=${n}`, {
+        headers: {
+          "set-cookie": `sid=${sid}; Path=/; HttpOnly; SameSite=Lax`,
+        },
+      });
+    }
+    if (path === "/stats") return stats(req.url, { size: sessions.size });
+    return text("ok");
+  };
+}
+
+/** Hono with hono-sessions from npm and its MemoryStore. */
+async function hono(encryptionKey?: string): Promise<Deno.ServeHandler> {
+  const { Hono } = await import("hono");
+  const { sessionMiddleware, MemoryStore: HonoMemoryStore } = await import(
+    "hono-sessions"
+  );
+  const app = new Hono<{
+    Variables: {
+      session: HonoSession<{ n: number; user: string }>;
+      session_key_rotation: boolean;
+    };
+  }>();
+  const sessions = sessionMiddleware({
+    store: new HonoMemoryStore(),
+    encryptionKey,
+    cookieOptions: { path: "/", httpOnly: true, sameSite: "Lax" },
+  });
+  app.get("/bare", (c) => c.text("ok"));
+  app.get("/read", sessions, (c) => {
+    const n = c.get("session").get("n");
+    return n === null || n === undefined
+      ? c.text("no session", 409)
+      : c.text(`n=${n}`);
+  });
+  app.get("/write", sessions, (c) => {
+    const session = c.get("session");
+    const n = ++counter;
+    if (session.get("n") === null) created++;
+    session.set("n", n);
+    if (session.get("user") === null) session.set("user", `user-${n}`);
+    return c.text(`n=${n}`);
+  });
+  app.get("/stats", (c) => stats(c.req.url, {}));
+  return app.fetch;
+}
+
+/** The handler of a variant; see `variants.ts`. */
+async function handlerFor(
+  variant: string,
+  flags: { "max-sessions"?: string; "kv-path"?: string; "file-dir"?: string },
+): Promise<Deno.ServeHandler> {
+  switch (variant) {
+    case "bare":
+      return () => new Response("ok");
+    case "floor":
+      return floor();
+    case "memory":
+    case "memory-secrets": {
+      const store = new MemoryStore({
+        maxSessions: Number(flags["max-sessions"] ?? 100_000),
+      });
+      const counts = () => ({ size: store.size });
+      return ours(
+        store,
+        counts,
+        variant === "memory-secrets"
+          ? { secrets: ["bench-secret-0123456789abcdef0123456789abcdef"] }
+          : {},
+      );
+    }
+    case "hono-sessions":
+      return await hono();
+    case "hono-sessions-key":
+      // The encryption key its README recommends (at least 32 characters).
+      return await hono("password_at_least_32_characters_long_0123");
+  }
+  throw new Error(
+    `unknown variant ${variant}; one of ${variantNames.join(", ")}`,
+  );
+}
+
+if (import.meta.main) {
+  const { values: flags } = parseArgs({
+    args: Deno.args,
+    options: {
+      variant: { type: "string", default: "bare" },
+      port: { type: "string", default: "0" },
+      "max-sessions": { type: "string" },
+      "kv-path": { type: "string" },
+      "file-dir": { type: "string" },
+      // Marks the process so that a test can find anything left behind.
+      tag: { type: "string" },
+    },
+  });
+  const handler = await handlerFor(flags.variant, flags);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: Number(flags.port),
+    onListen: ({ port }) => {
+      console.log(`Listening on http://127.0.0.1:${port}/ pid ${Deno.pid}`);
+    },
+  }, handler);
+  // A graceful stop on SIGTERM, so that `--cpu-prof` writes its profile.
+  Deno.addSignalListener("SIGTERM", () => {
+    server.shutdown().then(() => Deno.exit(0));
+  });
+  await server.finished;
+}
