@@ -399,6 +399,22 @@ Deno.test("getSession on a request that did not pass through withSession rejects
   );
 });
 
+Deno.test("getSession rejects a copy of the request, and still loads for the request itself", async () => {
+  const store = new SpyStore();
+  const client = new Client(routes({ store }));
+  await client.get("/set?a=1");
+  const handler = withSession(async (req) => {
+    await assert.rejects(getSession(new Request(req)), TypeError);
+    const session = await getSession(req);
+    return new Response(String(session.get("a")));
+  }, { store });
+  const response = await call(handler, "/", {
+    cookie: `sessionid=${client.cookie}`,
+  });
+  assert.equal(await response.text(), "1");
+  assert.equal(response.headers.get("vary"), "Cookie");
+});
+
 Deno.test("flush deletes the record at once; values set afterwards start a new session", async () => {
   const store = new SpyStore();
   const client = new Client(routes({ store }, async (req) => {
