@@ -172,16 +172,13 @@ async function load(
     stored,
     key: stored === null ? null : key,
     data: new Map(stored === null ? [] : Object.entries(stored.record.data)),
-    changes: new Map(),
+    changes: null,
     cleared: false,
     modified: false,
     isNew: stored === null,
     wasExpired,
     rotating: false,
     expiry: null,
-    deleteStored: async () => {
-      if (state.key !== null) await config.store.delete(state.key);
-    },
   };
   context.state = state;
   return new Session(state);
@@ -193,11 +190,14 @@ async function finish(
   response: Response,
   request: Request,
 ): Promise<Response> {
-  try {
-    await context.loading;
-  } catch {
-    // The handler saw the store fail and answered anyway: nothing to save.
-    return addHeaders(response, null);
+  if (context.state === null) {
+    // Still loading (the handler did not wait for it), or it failed.
+    try {
+      await context.loading;
+    } catch {
+      // The handler saw the store fail and answered anyway: nothing to save.
+      return addHeaders(response, null);
+    }
   }
   const state = context.state!;
   const { config } = state;
@@ -231,7 +231,7 @@ function buildRecord(
     // Another request wrote since this one loaded: keep its data and apply
     // only what this request changed.
     data = { ...base!.record.data };
-    for (const [key, value] of state.changes) {
+    for (const [key, value] of state.changes ?? []) {
       if (value === undefined) delete data[key];
       else data[key] = value as JsonValue;
     }

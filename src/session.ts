@@ -29,8 +29,11 @@ export interface SessionState {
   /** The store key of `stored`. */
   key: string | null;
   data: Map<string, JsonValue>;
-  /** What this request set (a value) or deleted (undefined), for merging. */
-  changes: Map<string, JsonValue | undefined>;
+  /**
+   * What this request set (a value) or deleted (undefined), for merging;
+   * null until the first change, so that a read allocates nothing for it.
+   */
+  changes: Map<string, JsonValue | undefined> | null;
   cleared: boolean;
   modified: boolean;
   isNew: boolean;
@@ -38,8 +41,6 @@ export interface SessionState {
   /** A new id is to replace the stored one when the response is saved. */
   rotating: boolean;
   expiry: ExpiryChange | null;
-  /** Deletes the stored record now (flush). */
-  deleteStored(): Promise<void>;
 }
 
 /** The absolute deadline the record will carry, given `base` and this request's expiry change. */
@@ -170,7 +171,7 @@ export class Session<T extends SessionData = SessionData> {
     assertJsonValue(key, value);
     const state = this.#state;
     state.data.set(key, value);
-    state.changes.set(key, value);
+    (state.changes ??= new Map()).set(key, value);
     state.modified = true;
   }
 
@@ -183,7 +184,7 @@ export class Session<T extends SessionData = SessionData> {
   delete(key: keyof T & string): boolean {
     const state = this.#state;
     if (!state.data.delete(key)) return false;
-    state.changes.set(key, undefined);
+    (state.changes ??= new Map()).set(key, undefined);
     state.modified = true;
     return true;
   }
@@ -220,7 +221,7 @@ export class Session<T extends SessionData = SessionData> {
   clear(): void {
     const state = this.#state;
     state.data.clear();
-    state.changes.clear();
+    state.changes = null;
     state.cleared = true;
     state.modified = true;
   }
@@ -232,14 +233,14 @@ export class Session<T extends SessionData = SessionData> {
    */
   async flush(): Promise<void> {
     const state = this.#state;
-    await state.deleteStored();
+    if (state.key !== null) await state.config.store.delete(state.key);
     state.stored = null;
     state.key = null;
     state.id = null;
     state.isNew = true;
     state.rotating = false;
     state.data.clear();
-    state.changes.clear();
+    state.changes = null;
     state.cleared = true;
     state.modified = true;
   }
