@@ -86,3 +86,91 @@ export function constantTimeEqual(a: string, b: string): boolean {
   }
   return difference === 0;
 }
+
+/** A session cookie value that passed {@linkcode CookieVerifier.verify}. */
+export interface VerifiedCookie {
+  /** The cookie value, copied out of the header it came in. */
+  value: string;
+  /** The session id (the value itself when unsigned). */
+  id: string;
+  /** The store key: {@linkcode storeKey} of the id. */
+  key: string;
+  /** Signed with an older secret: to be signed afresh. */
+  stale: boolean;
+  /** Found among the values remembered, so not checked again. */
+  remembered: boolean;
+}
+
+/** How many verified cookie values a {@linkcode CookieVerifier} remembers. */
+export const REMEMBERED_COOKIES = 4096;
+
+/**
+ * Checks session cookie values (well-formed id, and with secrets the HMAC)
+ * and derives their store keys, remembering the values whose session the
+ * store held, so that a returning cookie costs one Map lookup instead of a
+ * SHA-256 (and an HMAC): about 1 µs of a request's 10 under load, 2 µs with
+ * secrets.
+ *
+ * Only a value that passed every check, and whose session was found, is
+ * remembered; a value is matched only by exact equality, so a forged or
+ * altered value never matches and is checked in full. At most
+ * {@linkcode REMEMBERED_COOKIES} values are kept, the oldest dropped first.
+ */
+export class CookieVerifier {
+  readonly #signer: Signer | null;
+  readonly #remembered = new Map<string, VerifiedCookie>();
+  readonly #capacity: number;
+
+  constructor(signer: Signer | null, capacity = REMEMBERED_COOKIES) {
+    this.#signer = signer;
+    this.#capacity = capacity;
+  }
+
+  /** How many values are remembered. */
+  get size(): number {
+    return this.#remembered.size;
+  }
+
+  /** The id and store key of a cookie value, or `null` if it is not valid. */
+  verify(value: string): VerifiedCookie | null {
+    const known = this.#remembered.get(value);
+    if (known !== undefined) return known;
+    let id: string;
+    let stale = false;
+    if (this.#signer === null) {
+      if (!isWellFormedId(value)) return null;
+      id = value;
+    } else {
+      const verified = this.#signer.verify(value);
+      if (verified === null) return null;
+      id = verified.id;
+      stale = verified.stale;
+    }
+    // Copies: a slice would keep the whole Cookie header alive while
+    // remembered.
+    value = copy(value);
+    id = this.#signer === null ? value : copy(id);
+    return { value, id, key: storeKey(id), stale, remembered: false };
+  }
+
+  /** Remembers a verified value whose session exists. */
+  remember(cookie: VerifiedCookie): void {
+    if (cookie.remembered) return;
+    if (this.#remembered.size >= this.#capacity) {
+      this.#remembered.delete(this.#remembered.keys().next().value!);
+    }
+    this.#remembered.set(cookie.value, { ...cookie, remembered: true });
+  }
+
+  /** Forgets a value, when its session is gone. */
+  forget(cookie: VerifiedCookie): void {
+    this.#remembered.delete(cookie.value);
+  }
+}
+
+/** A string with its own storage, not a slice of a larger one. */
+function copy(text: string): string {
+  // Concatenating makes a rope; slicing the rope flattens it into a new
+  // string of its own.
+  return (text + " ").slice(0, -1);
+}

@@ -6,7 +6,7 @@
  */
 
 import { getCookieValues, serializeCookie } from "./cookie.ts";
-import { generateId, isWellFormedId, storeKey } from "./id.ts";
+import { generateId, storeKey, type VerifiedCookie } from "./id.ts";
 import type { JsonValue, SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
 import {
@@ -28,6 +28,8 @@ interface RequestContext {
   state: SessionState | null;
   /** A session cookie came with the request, valid or not. */
   cookieSent: boolean;
+  /** The valid session cookie that came with the request, if any. */
+  cookie: VerifiedCookie | null;
   /** The cookie was signed with an older secret: send it signed afresh. */
   resign: boolean;
 }
@@ -71,6 +73,7 @@ export function withSession(
       loading: null,
       state: null,
       cookieSent: false,
+      cookie: null,
       resign: false,
     };
     (request as Carrier)[CONTEXT] = context;
@@ -113,26 +116,19 @@ export function getSession<T extends SessionData = SessionData>(
   return context.loading as Promise<unknown> as Promise<Session<T>>;
 }
 
-/** Finds the session id in the request's cookie, verified. */
+/** Finds the session cookie in the request, verified. */
 function readCookie(
   context: RequestContext,
   request: Request,
-): string | null {
-  const { config } = context;
+): VerifiedCookie | null {
   const header = request.headers.get("cookie");
   if (header === null) return null;
+  const { config } = context;
   const values = getCookieValues(header, config.cookieName);
   context.cookieSent = values.length > 0;
   for (const value of values) {
-    if (config.signer === null) {
-      if (isWellFormedId(value)) return value;
-      continue;
-    }
-    const verified = config.signer.verify(value);
-    if (verified !== null) {
-      context.resign = verified.stale;
-      return verified.id;
-    }
+    const cookie = config.cookies.verify(value);
+    if (cookie !== null) return cookie;
   }
   return null;
 }
@@ -153,24 +149,30 @@ async function load(
 ): Promise<Session> {
   const { config } = context;
   const now = config.now();
-  const id = readCookie(context, request);
+  const cookie = readCookie(context, request);
   let stored: StoredSession | null = null;
   let wasExpired = false;
-  const key = id === null ? null : storeKey(id);
-  if (key !== null) {
-    stored = await config.store.get(key);
+  if (cookie !== null) {
+    context.resign = cookie.stale;
+    stored = await config.store.get(cookie.key);
     if (stored !== null && isExpired(config, stored.record, now)) {
       wasExpired = true;
       stored = null;
-      await config.store.delete(key);
+      await config.store.delete(cookie.key);
+    }
+    if (stored === null) {
+      config.cookies.forget(cookie);
+    } else {
+      config.cookies.remember(cookie);
+      context.cookie = cookie;
     }
   }
   const state: SessionState = {
     config,
     now,
-    id: stored === null ? null : id,
+    id: stored === null ? null : cookie!.id,
     stored,
-    key: stored === null ? null : key,
+    key: stored === null ? null : cookie!.key,
     data: new Map(stored === null ? [] : Object.entries(stored.record.data)),
     changes: null,
     cleared: false,
@@ -334,8 +336,13 @@ function sessionCookie(
 ): string {
   const { config } = context;
   const record = state.stored!.record;
+  const incoming = context.cookie;
+  // The value that came in is still right if it was signed with the first
+  // secret for this id: HMAC is deterministic, so no need to sign again.
   const value = config.signer === null
     ? state.id!
+    : incoming !== null && !incoming.stale && incoming.id === state.id
+    ? incoming.value
     : config.signer.sign(state.id!);
   const maxAge = record.browserSession ? undefined : Math.max(
     0,

@@ -5,7 +5,7 @@
  */
 
 import { isAttributeValue, isCookieName } from "./cookie.ts";
-import { Signer } from "./id.ts";
+import { CookieVerifier, Signer } from "./id.ts";
 import type { SessionStore } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
 
@@ -62,6 +62,8 @@ export interface Config {
   expireAtBrowserClose: boolean;
   saveEveryRequest: boolean;
   signer: Signer | null;
+  /** Checks cookie values and remembers the good ones. */
+  cookies: CookieVerifier;
   cookieName: string;
   path: string;
   domain: string | undefined;
@@ -189,6 +191,7 @@ export function resolveOptions(options: SessionOptions): Config {
     fail("now must be a function returning epoch milliseconds");
   }
 
+  const signer = secrets === undefined ? null : new Signer(secrets);
   return {
     store: options.store ?? new MemoryStore(),
     absoluteTimeoutMs,
@@ -196,7 +199,8 @@ export function resolveOptions(options: SessionOptions): Config {
     touchIntervalMs,
     expireAtBrowserClose: options.expireAtBrowserClose ?? false,
     saveEveryRequest: options.saveEveryRequest ?? false,
-    signer: secrets === undefined ? null : new Signer(secrets),
+    signer,
+    cookies: new CookieVerifier(signer),
     cookieName,
     path,
     domain,

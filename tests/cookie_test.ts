@@ -173,3 +173,24 @@ Deno.test("signed cookies: an older secret still opens the session, and the cook
   const again = await call(after, "/get", { cookie: `sessionid=${resigned}` });
   assert.equal(again.headers.get("set-cookie"), null);
 });
+
+Deno.test("signed cookies: a write sends back the same signed value; after logout the remembered value opens nothing", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    const path = new URL(req.url).pathname;
+    if (path === "/set") session.set("user", "ram");
+    if (path === "/logout") await session.flush();
+    return new Response(String(session.get("user")));
+  }, { store, secrets: ["new", "old"] });
+  const client = new Client(handler);
+  await client.get("/set");
+  const signed = client.cookie!;
+  assert.equal(await client.text("/get"), "ram");
+  const write = await call(handler, "/set", { cookie: `sessionid=${signed}` });
+  assert.equal(parseSetCookie(write.headers.get("set-cookie")!).value, signed);
+  await call(handler, "/logout", { cookie: `sessionid=${signed}` });
+  const after = await call(handler, "/get", { cookie: `sessionid=${signed}` });
+  assert.equal(await after.text(), "undefined");
+  assert.equal(store.keys().length, 0);
+});

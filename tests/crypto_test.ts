@@ -3,6 +3,7 @@ import { encodeBase64url } from "../src/base64url.ts";
 import { HmacSha256, sha256, sha256Hex } from "../src/sha256.ts";
 import {
   constantTimeEqual,
+  CookieVerifier,
   generateId,
   isWellFormedId,
   Signer,
@@ -161,6 +162,59 @@ Deno.test("Signer refuses forged, tampered and malformed values", () => {
   ) {
     assert.equal(signer.verify(bad), null, bad);
   }
+});
+
+Deno.test("CookieVerifier: a remembered value never lets a forged or tampered one through", () => {
+  const signer = new Signer(["s3cret"]);
+  const verifier = new CookieVerifier(signer);
+  const id = generateId();
+  const signed = signer.sign(id);
+  const first = verifier.verify(signed)!;
+  assert.deepEqual(
+    { ...first },
+    { value: signed, id, key: storeKey(id), stale: false, remembered: false },
+  );
+  assert.equal(verifier.size, 0, "nothing remembered until told");
+  verifier.remember(first);
+  assert.equal(verifier.verify(signed)!.remembered, true);
+  const [, signature] = signed.split(".");
+  const flip = (text: string, at: number) =>
+    text.slice(0, at) + (text[at] === "A" ? "B" : "A") + text.slice(at + 1);
+  for (
+    const bad of [
+      id,
+      `${id}.`,
+      `${id}.${flip(signature, 0)}`,
+      `${id}.${flip(signature, 42)}`,
+      `${flip(id, 10)}.${signature}`,
+      `${id}.${signature}x`,
+      `${id}.${signature.slice(0, -1)}`,
+      ` ${signed}`,
+      `${id}.${"A".repeat(43)}`,
+    ]
+  ) {
+    assert.equal(verifier.verify(bad), null, bad);
+  }
+  verifier.forget(first);
+  assert.equal(verifier.verify(signed)!.remembered, false);
+});
+
+Deno.test("CookieVerifier: unsigned ids are checked for form; at most `capacity` values, oldest dropped first", () => {
+  const verifier = new CookieVerifier(null, 3);
+  assert.equal(verifier.verify("a".repeat(42)), null);
+  assert.equal(verifier.verify("../../etc/passwd"), null);
+  const ids = Array.from({ length: 5 }, () => generateId());
+  for (const id of ids) {
+    const cookie = verifier.verify(id)!;
+    assert.equal(cookie.id, id);
+    assert.equal(cookie.key, storeKey(id));
+    verifier.remember(cookie);
+  }
+  assert.equal(verifier.size, 3);
+  assert.deepEqual(
+    ids.map((id) => verifier.verify(id)!.remembered),
+    [false, false, true, true, true],
+  );
 });
 
 Deno.test("constantTimeEqual is plain equality", () => {
