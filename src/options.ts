@@ -9,7 +9,18 @@ import { Signer } from "./id.ts";
 import type { SessionStore } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
 
-/** The session cookie's name and attributes. */
+/**
+ * The session cookie's name and attributes.
+ *
+ * @example A cookie shared by the subdomains of example.com
+ * ```ts
+ * import { withSession } from "@denokit/session";
+ *
+ * const handler = withSession(() => new Response("ok"), {
+ *   cookie: { domain: "example.com", secure: true, sameSite: "Lax" },
+ * });
+ * ```
+ */
 export interface CookieOptions {
   /** Default `"sessionid"`, Django's. A `__Host-` name forces Secure, Path=/ and no Domain. */
   name?: string;
@@ -27,7 +38,22 @@ export interface CookieOptions {
   partitioned?: boolean;
 }
 
-/** Options for `withSession`. Every duration is in seconds. */
+/**
+ * Options for `withSession`. Every duration is in seconds.
+ *
+ * @example Log out after 30 idle minutes or 8 hours, with a signed cookie
+ * ```ts
+ * import { type SessionOptions, withSession } from "@denokit/session";
+ *
+ * const options: SessionOptions = {
+ *   absoluteTimeout: 8 * 60 * 60,
+ *   idleTimeout: 30 * 60,
+ *   secrets: ["a long random secret", "the one it replaced"],
+ *   cookie: { name: "__Host-sid", sameSite: "Strict" },
+ * };
+ * const handler = withSession(() => new Response("ok"), options);
+ * ```
+ */
 export interface SessionOptions {
   /** Where sessions live. Default a new `MemoryStore`. */
   store?: SessionStore;
