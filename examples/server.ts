@@ -136,7 +136,8 @@ function numberFlag(name: string, value: string | undefined) {
   return number;
 }
 
-if (import.meta.main) {
+/** Parses the flags and starts the server; a bad flag ends with a message. */
+function main() {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -159,4 +160,13 @@ if (import.meta.main) {
     onListen: ({ hostname, port }) =>
       console.log(`Listening on http://${hostname}:${port}/`),
   }, withSession(app, sessionOptions(flags, store)));
+}
+
+if (import.meta.main) {
+  try {
+    main();
+  } catch (error) {
+    console.error(`examples/server.ts: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
 }

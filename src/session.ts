@@ -6,7 +6,7 @@
 
 import { assertJsonValue, type JsonValue, type SessionData } from "./json.ts";
 import { generateId } from "./id.ts";
-import type { Config } from "./options.ts";
+import { type Config, show } from "./options.ts";
 import type { StoredSession } from "./store.ts";
 
 /** How this request changed the session's deadline: `setExpiry`. */

@@ -6,7 +6,7 @@ import type { SessionRecord } from "../mod.ts";
 Deno.test("MemoryStore passes the conformance suite", async (t) => {
   await testSessionStore(t, {
     create: () => new MemoryStore(),
-    dispose: (store) => (store as MemoryStore).close(),
+    dispose: (store) => store.close(),
   });
 });
 
