@@ -34,3 +34,4 @@ export type {
   WriteCondition,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/stores/memory.ts";
+export { FileStore, type FileStoreOptions } from "./src/stores/file.ts";
