@@ -4,6 +4,8 @@
  *
  *   deno task start                      # memory store, port 8000
  *   deno task start --idle 30 --absolute 60
+ *   deno run --allow-net=127.0.0.1 --allow-read=./sessions --allow-write=./sessions \
+ *     examples/server.ts --store file --dir ./sessions
  *
  * Routes:
  *   GET  /set            stores sname = "Ram" (or each ?key=value given)
@@ -18,6 +20,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  FileStore,
   getSession,
   MemoryStore,
   type SessionOptions,
@@ -28,6 +31,8 @@ import {
 /** The example's command-line flags. */
 export interface ServerFlags {
   store: string;
+  /** The directory of `--store file`; default `./sessions`. */
+  dir?: string;
   idle?: number;
   absolute?: number;
 }
@@ -108,8 +113,10 @@ export function openStore(flags: ServerFlags): SessionStore {
   switch (flags.store) {
     case "memory":
       return new MemoryStore();
+    case "file":
+      return new FileStore(flags.dir ?? "./sessions");
     default:
-      throw new TypeError(`--store must be memory, got ${flags.store}`);
+      throw new TypeError(`--store must be memory or file, got ${flags.store}`);
   }
 }
 
@@ -141,6 +148,7 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       store: { type: "string", default: "memory" },
+      dir: { type: "string" },
       port: { type: "string", default: "8000" },
       hostname: { type: "string", default: "127.0.0.1" },
       idle: { type: "string" },
@@ -149,6 +157,7 @@ if (import.meta.main) {
   });
   const flags: ServerFlags = {
     store: values.store,
+    dir: values.dir,
     idle: numberFlag("idle", values.idle),
     absolute: numberFlag("absolute", values.absolute),
   };
