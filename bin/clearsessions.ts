@@ -23,8 +23,8 @@ const USAGE = "usage: clearsessions --dir DIR";
  * resolves to the exit status.
  *
  * @example
- * ```ts ignore
- * import { clearSessions } from "./bin/clearsessions.ts";
+ * ```ts
+ * import { clearSessions } from "./clearsessions.ts";
  *
  * Deno.exitCode = await clearSessions(["--dir", "./sessions"]);
  * ```

@@ -629,3 +629,28 @@ Deno.test("FileStore rejects invalid options", () => {
   );
   assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
 });
+
+Deno.test("FileStore: a lock held past lockTimeout fails neither a read nor a sweep", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0, lockTimeout: 0.1 });
+    const [corrupt, expired] = [newKey(), newKey()];
+    await Deno.writeTextFile(`${dir}/${corrupt}`, "{");
+    await store.set(expired, record(Date.now() - 1), { version: null });
+    const locks = [
+      await holdLock(`${dir}/${corrupt}.lock`),
+      await holdLock(`${dir}/${expired}.lock`),
+    ];
+    try {
+      assert.equal(await store.get(corrupt), null);
+      assert.equal(await store.clearExpired(), 0);
+    } finally {
+      for (const lock of locks) lock.close();
+    }
+    // Left for the next sweep.
+    assert.equal(await store.clearExpired(), 2);
+    assert.deepEqual(
+      (await names(dir)).filter((name) => !name.endsWith(".lock")),
+      [],
+    );
+  });
+});

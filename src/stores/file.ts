@@ -13,7 +13,17 @@ import type {
   WriteCondition,
 } from "../store.ts";
 
-/** Options for {@linkcode FileStore}. */
+/**
+ * Options for {@linkcode FileStore}.
+ *
+ * @example Sweep every ten minutes; wait at most 5 s for a lock
+ * ```ts
+ * import { FileStore, type FileStoreOptions } from "@denokit/session";
+ *
+ * const options: FileStoreOptions = { sweepInterval: 600, lockTimeout: 5 };
+ * await using store = new FileStore("./sessions", options);
+ * ```
+ */
 export interface FileStoreOptions {
   /**
    * Seconds between sweeps that remove expired records (and what a crash
@@ -45,6 +55,9 @@ const LEFTOVER_AGE_MS = 60_000;
 const SWEEP_BATCH = 64;
 /** A record file that cannot be read back as one. */
 const CORRUPT = Symbol("corrupt");
+
+/** A lock another process held for longer than `lockTimeout`. */
+class LockTimeoutError extends Error {}
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -100,6 +113,7 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
     }),
   ]);
   if (named === null) return false;
+  // Without inode numbers (not seen on Linux, macOS or Windows) trust the name.
   if (held.ino === null || named.ino === null) return true;
   return held.ino === named.ino && held.dev === named.dev;
 }
@@ -129,7 +143,7 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  * file system whose locks work between its clients.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { FileStore, withSession } from "@denokit/session";
  *
  * await using store = new FileStore("./sessions");
@@ -204,12 +218,17 @@ export class FileStore implements SessionStore, AsyncDisposable {
     checkKey(key);
     const found = await this.#read(key);
     if (found !== CORRUPT) return found;
-    return await this.#locked([key], async () => {
-      const again = await this.#read(key);
-      if (again !== CORRUPT) return again;
-      await removeIfPresent(this.#path(key));
+    try {
+      return await this.#locked([key], async () => {
+        const again = await this.#read(key);
+        if (again !== CORRUPT) return again;
+        await removeIfPresent(this.#path(key));
+        return null;
+      });
+    } catch {
+      // Not removed this time (the sweep will try again); still no session.
       return null;
-    });
+    }
   }
 
   /** Writes a record if the condition holds; see {@linkcode SessionStore.set}. */
@@ -396,7 +415,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
       }
       if (held) return file;
       if (Date.now() >= deadline) {
-        throw new Error(
+        throw new LockTimeoutError(
           `FileStore: gave up after ${
             this.#lockTimeout / 1000
           } s waiting for another process to release ${path}`,
@@ -412,6 +431,14 @@ export class FileStore implements SessionStore, AsyncDisposable {
     let removed = 0;
     let batch: Promise<void>[] = [];
     const visit = async (name: string) => {
+      try {
+        await visitFile(name);
+      } catch (error) {
+        // A file whose lock a stuck process holds is left for the next sweep.
+        if (!(error instanceof LockTimeoutError)) throw error;
+      }
+    };
+    const visitFile = async (name: string) => {
       if (KEY.test(name)) {
         const found = await this.#read(name);
         if (
