@@ -122,6 +122,12 @@ Deno.test("FileStore refuses a key that is not 64 lowercase hex, touching nothin
     }
     assert.deepEqual(await names(parent), ["store"]);
     assert.deepEqual(await names(dir), []);
+    // The message does not repeat the key: it may be a raw session id.
+    const id = "Rq4xZ2vY8mN3pL0sT6uW9aB1cD5eF7gH2iJ4kK6lM8n";
+    await assert.rejects(
+      store.get(id),
+      (error: Error) => !error.message.includes(id.slice(0, 8)),
+    );
     // Without its directory, a store that touched the disk would fail with
     // NotFound (or find nothing); a bad key still fails first, as a TypeError.
     await Deno.remove(dir);

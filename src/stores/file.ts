@@ -69,8 +69,10 @@ function randomHex(bytes: number): string {
 
 function checkKey(key: unknown): string {
   if (typeof key !== "string" || !KEY.test(key)) {
+    // The value is not echoed: a raw session id passed by mistake would end
+    // up in a log.
     const shown = typeof key === "string"
-      ? JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)
+      ? `a string of ${key.length} characters`
       : typeof key;
     throw new TypeError(
       `FileStore: a key must be 64 lowercase hex characters (a SHA-256 digest), got ${shown}`,
