@@ -5,6 +5,8 @@
  *   deno task start                      # Deno KV in ./sessions.kv, port 8000
  *   deno task start --store memory       # in-process, lost on exit
  *   deno task start --idle 30 --absolute 60
+ *   deno run --allow-net=127.0.0.1 --allow-read=./sessions --allow-write=./sessions \
+ *     examples/server.ts --store file --dir ./sessions
  *
  * The task may read and write ./sessions.kv only (SQLite's -wal and -shm files
  * beside it need no permission of their own). For another file, run
@@ -24,6 +26,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  FileStore,
   getSession,
   KvStore,
   MemoryStore,
@@ -37,6 +40,8 @@ export interface ServerFlags {
   store: string;
   /** The Deno KV file of `--store kv`. Default `./sessions.kv`. */
   kvPath?: string;
+  /** The directory of `--store file`; default `./sessions`. */
+  dir?: string;
   idle?: number;
   absolute?: number;
 }
@@ -140,8 +145,12 @@ export async function openStore(flags: ServerFlags): Promise<SessionStore> {
       return new KvStore(await openKvFile(flags.kvPath ?? "./sessions.kv"));
     case "memory":
       return new MemoryStore();
+    case "file":
+      return new FileStore(flags.dir ?? "./sessions");
     default:
-      throw new TypeError(`--store must be kv or memory, got ${flags.store}`);
+      throw new TypeError(
+        `--store must be kv, memory or file, got ${flags.store}`,
+      );
   }
 }
 
@@ -175,6 +184,7 @@ async function main() {
     options: {
       store: { type: "string", default: "kv" },
       "kv-path": { type: "string", default: "./sessions.kv" },
+      dir: { type: "string", default: "./sessions" },
       port: { type: "string", default: "8000" },
       hostname: { type: "string", default: "127.0.0.1" },
       idle: { type: "string" },
@@ -184,6 +194,7 @@ async function main() {
   const flags: ServerFlags = {
     store: values.store,
     kvPath: values["kv-path"],
+    dir: values.dir,
     idle: numberFlag("idle", values.idle),
     absolute: numberFlag("absolute", values.absolute),
   };
