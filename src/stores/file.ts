@@ -21,7 +21,11 @@ import type {
  * import { FileStore, type FileStoreOptions } from "@denokit/session";
  *
  * const options: FileStoreOptions = { sweepInterval: 600, lockTimeout: 5 };
- * await using store = new FileStore("./sessions", options);
+ * const dir = await Deno.makeTempDir(); // e.g. "./sessions"
+ * {
+ *   await using store = new FileStore(dir, options);
+ * }
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface FileStoreOptions {
@@ -148,10 +152,14 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  * ```ts
  * import { FileStore, withSession } from "@denokit/session";
  *
- * await using store = new FileStore("./sessions");
- * const handler = withSession(() => new Response("ok"), { store });
- * // Deno.serve(handler);
- * // From cron: deno task clearsessions --dir ./sessions
+ * const dir = await Deno.makeTempDir(); // e.g. "./sessions"
+ * {
+ *   await using store = new FileStore(dir);
+ *   const handler = withSession(() => new Response("ok"), { store });
+ *   // Deno.serve(handler);
+ *   // From cron: deno task clearsessions --dir ./sessions
+ * }
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class FileStore implements SessionStore, AsyncDisposable {
