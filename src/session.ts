@@ -285,9 +285,7 @@ export class Session<T extends SessionData = SessionData> {
       state.expiry = { kind: "at", time: state.now + value * 1000 };
     } else {
       throw new TypeError(
-        `setExpiry takes seconds (> 0), a Date, 0 or null; got ${
-          String(value)
-        }`,
+        `setExpiry takes seconds (> 0), a Date, 0 or null; got ${show(value)}`,
       );
     }
     state.modified = true;
