@@ -1,73 +1,16 @@
 import assert from "node:assert/strict";
+import { type ExampleServer, startExample } from "./example_server.ts";
 
-const ROOT = `${import.meta.dirname}/..`;
-const SERVER = `${ROOT}/examples/server.ts`;
-
-interface Server {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts the example server on the file store in `dir`, with least
- * permissions, and waits (at most 20 s) for its Listening line.
- */
-async function startServer(dir: string): Promise<Server> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
+/** The example on files with the least permissions it needs: the loopback and the directory. */
+function startServer(dir: string): Promise<ExampleServer> {
+  return startExample({
+    permissions: [
       "--allow-net=127.0.0.1",
       `--allow-read=${dir}`,
       `--allow-write=${dir}`,
-      SERVER,
-      "--store",
-      "file",
-      "--dir",
-      dir,
-      "--port",
-      "0",
     ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const errors = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already exited.
-    }
-    await child.status;
-    await reader.cancel();
-    await errors;
-  };
-  let output = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error("no Listening line within 20 s")),
-      20_000,
-    );
+    args: ["--store", "file", "--dir", dir],
   });
-  try {
-    for (let i = 0; i < 100; i++) {
-      const match = /Listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-      if (match) return { url: match[1], stop };
-      const { value, done } = await Promise.race([reader.read(), timeout]);
-      if (done) break;
-      output += value;
-    }
-    throw new Error(`the server did not start: ${output}`);
-  } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\n${await errors}`);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function text(response: Response): Promise<string> {
@@ -78,7 +21,7 @@ async function text(response: Response): Promise<string> {
 
 Deno.test("two server processes sharing a FileStore directory lose no update", async () => {
   const dir = await Deno.makeTempDir({ prefix: "file_servers_" });
-  const servers: Server[] = [];
+  const servers: ExampleServer[] = [];
   try {
     servers.push(await startServer(dir));
     servers.push(await startServer(dir));

@@ -1,72 +1,18 @@
 // Two real server processes (examples/server.ts --store kv) over one KV file.
 
 import assert from "node:assert/strict";
+import { type ExampleServer, startExample } from "./example_server.ts";
 
-const root = new URL("../", import.meta.url);
-const STARTUP_MS = 15_000;
-
-interface Server {
-  url: string;
-  stop(): Promise<string>;
-}
-
-/**
- * Starts the example server with the least permissions it needs: the
- * loopback and the KV file. Resolves once it prints its address.
- */
-async function startServer(kvPath: string): Promise<Server> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      `--config=${new URL("deno.json", root).pathname}`,
+/** The example on KV with the least permissions it needs: the loopback and the KV file. */
+function startServer(kvPath: string): Promise<ExampleServer> {
+  return startExample({
+    permissions: [
       "--allow-net=127.0.0.1",
       `--allow-read=${kvPath}`,
       `--allow-write=${kvPath}`,
-      new URL("examples/server.ts", root).pathname,
-      "--store=kv",
-      `--kv-path=${kvPath}`,
-      "--port=0",
     ],
-    cwd: new URL(".", root).pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.getReader();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited already */ }
-    await reader.cancel();
-    await child.status;
-    return await stderr;
-  };
-  const decoder = new TextDecoder();
-  let output = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no Listening line in ${STARTUP_MS} ms`)),
-      STARTUP_MS,
-    );
+    args: ["--store=kv", `--kv-path=${kvPath}`],
   });
-  try {
-    for (let reads = 0; reads < 1_000; reads++) {
-      const { value, done } = await Promise.race([reader.read(), timeout]);
-      if (done) throw new Error("the server exited before listening");
-      output += decoder.decode(value, { stream: true });
-      const match = output.match(/Listening on (http:\/\/127\.0\.0\.1:\d+\/)/);
-      if (match !== null) return { url: match[1], stop };
-    }
-    throw new Error("too much output before the Listening line");
-  } catch (error) {
-    const log = await stop();
-    throw new Error(`${(error as Error).message}\n${output}\n${log}`);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A request with the session cookie; the body is always consumed. */
@@ -92,12 +38,12 @@ async function request(
 Deno.test("two server processes share one KV file without losing updates", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kvstore-processes-" });
   const kvPath = `${dir}/sessions.kv`;
-  const servers: Server[] = [];
+  const servers: ExampleServer[] = [];
   try {
     servers.push(
       ...await Promise.all([startServer(kvPath), startServer(kvPath)]),
     );
-    const [a, b] = servers.map((server) => server.url);
+    const [a, b] = servers.map((server) => `${server.url}/`);
 
     // Set through A, read through B.
     const set = await request(`${a}set?sname=Ram`, null);
