@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { evalScript } from "./helpers.ts";
 import {
   FileStore,
   getSession,
@@ -570,13 +571,7 @@ Deno.test("FileStore's sweep timer does not keep the process alive", async () =>
     }, { data: {}, createdAt: 0, lastActiveAt: 0, absoluteExpiresAt: 1, expiresAt: 1, browserSession: false }, { version: null });
       console.log("done");
     `;
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", script],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-    assert.equal(new TextDecoder().decode(output.stdout).trim(), "done");
+    assert.equal(await evalScript(script), "done");
   });
 });
 
