@@ -34,3 +34,5 @@ export type {
   WriteCondition,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/stores/memory.ts";
+export { KvStore, type KvStoreOptions } from "./src/stores/kv.ts";
+export { FileStore, type FileStoreOptions } from "./src/stores/file.ts";

@@ -4,14 +4,14 @@
  * as a test step.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { MemoryStore } from "@denokit/session";
  * import { testSessionStore } from "@denokit/session/testing";
  *
  * Deno.test("MemoryStore conforms", async (t) => {
  *   await testSessionStore(t, {
  *     create: () => new MemoryStore(),
- *     dispose: (store) => (store as MemoryStore).close(),
+ *     dispose: (store) => store.close(),
  *   });
  * });
  * ```

@@ -12,11 +12,11 @@ import type { SessionData } from "./json.ts";
 import type { SessionRecord, SessionStore } from "./store.ts";
 
 /** How {@linkcode testSessionStore} gets a store to test. */
-export interface StoreFactory {
+export interface StoreFactory<S extends SessionStore = SessionStore> {
   /** A fresh, empty store; called once per step. */
-  create(): SessionStore | Promise<SessionStore>;
+  create(): S | Promise<S>;
   /** Releases a store made by `create` (close a database, remove a directory). */
-  dispose?(store: SessionStore): void | Promise<void>;
+  dispose?(store: S): void | Promise<void>;
 }
 
 /** A fresh store key, as the middleware makes them. */
@@ -41,18 +41,21 @@ function makeRecord(data: SessionData): SessionRecord {
  * store from `factory`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { MemoryStore } from "@denokit/session";
  * import { testSessionStore } from "@denokit/session/testing";
  *
  * Deno.test("MemoryStore conforms", async (t) => {
- *   await testSessionStore(t, { create: () => new MemoryStore(), dispose: (s) => (s as MemoryStore).close() });
+ *   await testSessionStore(t, {
+ *     create: () => new MemoryStore(),
+ *     dispose: (store) => store.close(),
+ *   });
  * });
  * ```
  */
-export async function testSessionStore(
+export async function testSessionStore<S extends SessionStore>(
   t: Deno.TestContext,
-  factory: StoreFactory,
+  factory: StoreFactory<S>,
 ): Promise<void> {
   const step = (name: string, fn: (store: SessionStore) => Promise<void>) =>
     t.step(name, async () => {

@@ -14,7 +14,22 @@ export type JsonValue =
   | JsonValue[]
   | { [key: string]: JsonValue };
 
-/** The data of a session: string keys, JSON values. */
+/**
+ * The data of a session: string keys, JSON values. Type a session's data
+ * with a `type` alias of this shape (an `interface` has no index signature).
+ *
+ * @example
+ * ```ts
+ * import { getSession } from "@denokit/session";
+ *
+ * type Cart = { user: string; items: Array<{ sku: string; qty: number }> };
+ * async function addItem(req: Request, sku: string) {
+ *   const session = await getSession<Cart>(req);
+ *   const items = session.get("items") ?? [];
+ *   session.set("items", [...items, { sku, qty: 1 }]);
+ * }
+ * ```
+ */
 export type SessionData = Record<string, JsonValue>;
 
 /**

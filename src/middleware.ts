@@ -66,6 +66,11 @@ export function withSession(
   handler: Deno.ServeHandler,
   options: SessionOptions = {},
 ): Deno.ServeHandler {
+  if (typeof handler !== "function") {
+    throw new TypeError(
+      `withSession: handler must be a function (req, info) => Response, got ${typeof handler}`,
+    );
+  }
   const config = resolveOptions(options);
   return async (request, info) => {
     const context: RequestContext = {

@@ -9,7 +9,18 @@ import { CookieVerifier, Signer } from "./id.ts";
 import type { SessionStore } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
 
-/** The session cookie's name and attributes. */
+/**
+ * The session cookie's name and attributes.
+ *
+ * @example A cookie shared by the subdomains of example.com
+ * ```ts
+ * import { withSession } from "@denokit/session";
+ *
+ * const handler = withSession(() => new Response("ok"), {
+ *   cookie: { domain: "example.com", secure: true, sameSite: "Lax" },
+ * });
+ * ```
+ */
 export interface CookieOptions {
   /** Default `"sessionid"`, Django's. A `__Host-` name forces Secure, Path=/ and no Domain. */
   name?: string;
@@ -27,7 +38,22 @@ export interface CookieOptions {
   partitioned?: boolean;
 }
 
-/** Options for `withSession`. Every duration is in seconds. */
+/**
+ * Options for `withSession`. Every duration is in seconds.
+ *
+ * @example Log out after 30 idle minutes or 8 hours, with a signed cookie
+ * ```ts
+ * import { type SessionOptions, withSession } from "@denokit/session";
+ *
+ * const options: SessionOptions = {
+ *   absoluteTimeout: 8 * 60 * 60,
+ *   idleTimeout: 30 * 60,
+ *   secrets: ["a long random secret", "the one it replaced"],
+ *   cookie: { name: "__Host-sid", sameSite: "Strict" },
+ * };
+ * const handler = withSession(() => new Response("ok"), options);
+ * ```
+ */
 export interface SessionOptions {
   /** Where sessions live. Default a new `MemoryStore`. */
   store?: SessionStore;
@@ -78,6 +104,56 @@ function fail(message: string): never {
   throw new TypeError(`withSession: ${message}`);
 }
 
+/** A value as it reads in an error message: strings quoted. */
+export function show(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+const OPTION_NAMES = new Set([
+  "store",
+  "absoluteTimeout",
+  "idleTimeout",
+  "touchInterval",
+  "expireAtBrowserClose",
+  "saveEveryRequest",
+  "secrets",
+  "cookie",
+  "now",
+]);
+const COOKIE_OPTION_NAMES = new Set([
+  "name",
+  "path",
+  "domain",
+  "secure",
+  "httpOnly",
+  "sameSite",
+  "partitioned",
+]);
+
+/** Refuses an object that is not one, or that has a key not in `known` (a typo). */
+function checkKeys(what: string, value: unknown, known: Set<string>): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(`${what} must be an object, got ${show(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) {
+      fail(
+        `unknown option ${what === "options" ? "" : `${what}.`}${key}; known: ${
+          [...known].join(", ")
+        }`,
+      );
+    }
+  }
+}
+
+function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    fail(`${name} must be true or false, got ${show(value)}`);
+  }
+  return value;
+}
+
 function seconds(name: string, value: number, allowZero: boolean): number {
   if (
     typeof value !== "number" || !Number.isFinite(value) || value < 0 ||
@@ -86,7 +162,7 @@ function seconds(name: string, value: number, allowZero: boolean): number {
     fail(
       `${name} must be a finite number of seconds ${
         allowZero ? ">= 0" : "> 0"
-      }, got ${String(value)}`,
+      }, got ${show(value)}`,
     );
   }
   return value * 1000;
@@ -94,6 +170,7 @@ function seconds(name: string, value: number, allowZero: boolean): number {
 
 /** Checks `options` and fills in the defaults; throws a TypeError naming the bad option. */
 export function resolveOptions(options: SessionOptions): Config {
+  checkKeys("options", options, OPTION_NAMES);
   const absoluteTimeoutMs = seconds(
     "absoluteTimeout",
     options.absoluteTimeout ?? 1_209_600,
@@ -130,7 +207,8 @@ export function resolveOptions(options: SessionOptions): Config {
     }
   }
 
-  const cookie = options.cookie ?? {};
+  const cookie = options.cookie === undefined ? {} : options.cookie;
+  checkKeys("cookie", cookie, COOKIE_OPTION_NAMES);
   const cookieName = cookie.name ?? "sessionid";
   if (typeof cookieName !== "string" || !isCookieName(cookieName)) {
     fail(
@@ -153,7 +231,7 @@ export function resolveOptions(options: SessionOptions): Config {
   }
   let secure = cookie.secure ?? "auto";
   if (secure !== true && secure !== false && secure !== "auto") {
-    fail(`cookie.secure must be true, false or "auto", got ${String(secure)}`);
+    fail(`cookie.secure must be true, false or "auto", got ${show(secure)}`);
   }
   const sameSite = cookie.sameSite ?? "Lax";
   if (sameSite !== "Strict" && sameSite !== "Lax" && sameSite !== "None") {
@@ -167,10 +245,6 @@ export function resolveOptions(options: SessionOptions): Config {
     fail(
       'cookie.sameSite "None" needs cookie.secure: true (browsers drop it otherwise)',
     );
-  }
-  const partitioned = cookie.partitioned ?? false;
-  if (partitioned && secure === false) {
-    fail("cookie.partitioned needs a Secure cookie; drop secure: false");
   }
   const prefixed = cookieName.startsWith("__Host-") ||
     cookieName.startsWith("__Secure-");
@@ -186,26 +260,49 @@ export function resolveOptions(options: SessionOptions): Config {
     fail(`a cookie named ${cookieName} must have path "/" and no domain`);
   }
 
+  const partitioned = boolean("cookie.partitioned", cookie.partitioned, false);
+  if (partitioned && secure !== true) {
+    fail(
+      "cookie.partitioned needs cookie.secure: true (browsers drop it otherwise)",
+    );
+  }
+
   const now = options.now ?? Date.now;
   if (typeof now !== "function") {
     fail("now must be a function returning epoch milliseconds");
   }
 
+  const store = options.store ?? new MemoryStore();
+  if (
+    typeof store?.get !== "function" || typeof store.set !== "function" ||
+    typeof store.delete !== "function"
+  ) {
+    fail("store must implement SessionStore: get, set and delete");
+  }
+
   const signer = secrets === undefined ? null : new Signer(secrets);
   return {
-    store: options.store ?? new MemoryStore(),
+    store,
     absoluteTimeoutMs,
     idleTimeoutMs,
     touchIntervalMs,
-    expireAtBrowserClose: options.expireAtBrowserClose ?? false,
-    saveEveryRequest: options.saveEveryRequest ?? false,
+    expireAtBrowserClose: boolean(
+      "expireAtBrowserClose",
+      options.expireAtBrowserClose,
+      false,
+    ),
+    saveEveryRequest: boolean(
+      "saveEveryRequest",
+      options.saveEveryRequest,
+      false,
+    ),
     signer,
     cookies: new CookieVerifier(signer),
     cookieName,
     path,
     domain,
     secure,
-    httpOnly: cookie.httpOnly ?? true,
+    httpOnly: boolean("cookie.httpOnly", cookie.httpOnly, true),
     sameSite,
     partitioned,
     now,

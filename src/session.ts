@@ -6,7 +6,7 @@
 
 import { assertJsonValue, type JsonValue, type SessionData } from "./json.ts";
 import { generateId } from "./id.ts";
-import type { Config } from "./options.ts";
+import { type Config, show } from "./options.ts";
 import type { StoredSession } from "./store.ts";
 
 /** How this request changed the session's deadline: `setExpiry`. */
@@ -286,9 +286,7 @@ export class Session<T extends SessionData = SessionData> {
       state.expiry = { kind: "at", time: state.now + value * 1000 };
     } else {
       throw new TypeError(
-        `setExpiry takes seconds (> 0), a Date, 0 or null; got ${
-          String(value)
-        }`,
+        `setExpiry takes seconds (> 0), a Date, 0 or null; got ${show(value)}`,
       );
     }
     state.modified = true;

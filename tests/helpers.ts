@@ -132,3 +132,19 @@ export class SpyStore implements SessionStore {
     return (await this.inner.get(keys[0]))!.record;
   }
 }
+
+/** Runs `script` with `deno eval`; asserts it exits 0 and returns its stdout, trimmed. */
+export async function evalScript(script: string): Promise<string> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (output.code !== 0) {
+    throw new Error(
+      `deno eval exited ${output.code}: ${decoder.decode(output.stderr)}`,
+    );
+  }
+  return decoder.decode(output.stdout).trim();
+}

@@ -32,6 +32,23 @@ Deno.test("invalid options throw a TypeError from withSession that names the opt
     [{ cookie: { domain: "a.com; Secure" } }, /cookie\.domain/],
     [{ cookie: { secure: "yes" as unknown as boolean } }, /cookie\.secure/],
     [{ cookie: { partitioned: true, secure: false } }, /partitioned/],
+    [{ idleTimout: 30 } as SessionOptions, /unknown option idleTimout/],
+    [
+      { cookie: { maxAge: 5 } } as SessionOptions,
+      /unknown option cookie\.maxAge/,
+    ],
+    [{ cookie: { partitioned: true } }, /partitioned/],
+    [{ absoluteTimeout: "60" as unknown as number }, /got "60"/],
+    [{ store: {} as never }, /store must implement SessionStore/],
+    [{ cookie: { httpOnly: "no" as unknown as boolean } }, /cookie\.httpOnly/],
+    [
+      { expireAtBrowserClose: "yes" as unknown as boolean },
+      /expireAtBrowserClose/,
+    ],
+    [{ saveEveryRequest: 1 as unknown as boolean }, /saveEveryRequest/],
+    [null as unknown as SessionOptions, /options must be an object/],
+    ["x" as unknown as SessionOptions, /options must be an object/],
+    [{ cookie: null as never }, /cookie must be an object/],
     [{ now: 5 as unknown as () => number }, /now/],
   ];
   for (const [options, message] of bad) {
@@ -42,6 +59,15 @@ Deno.test("invalid options throw a TypeError from withSession that names the opt
       JSON.stringify(options),
     );
   }
+});
+
+Deno.test("withSession refuses a handler that is not a function", () => {
+  assert.throws(
+    () => withSession(undefined as unknown as Deno.ServeHandler),
+    (error: Error) =>
+      error instanceof TypeError &&
+      /handler must be a function/.test(error.message),
+  );
 });
 
 Deno.test("valid options are accepted", () => {

@@ -209,4 +209,8 @@ Deno.test("setExpiry rejects what it cannot mean", async () => {
   ) {
     assert.throws(() => session().setExpiry(bad), TypeError);
   }
+  assert.throws(
+    () => session().setExpiry("10" as unknown as number),
+    /got "10"/,
+  );
 });

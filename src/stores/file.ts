@@ -1,0 +1,517 @@
+/**
+ * A store of one file per session in a directory: Django's file backend,
+ * with atomic writes and locking so that several processes can share it.
+ *
+ * @module
+ */
+
+import { isRecord } from "../record.ts";
+import type {
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+  WriteCondition,
+} from "../store.ts";
+
+/**
+ * Options for {@linkcode FileStore}.
+ *
+ * @example Sweep every ten minutes; wait at most 5 s for a lock
+ * ```ts
+ * import { FileStore, type FileStoreOptions } from "@denokit/session";
+ *
+ * const options: FileStoreOptions = { sweepInterval: 600, lockTimeout: 5 };
+ * const dir = await Deno.makeTempDir(); // e.g. "./sessions"
+ * {
+ *   await using store = new FileStore(dir, options);
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface FileStoreOptions {
+  /**
+   * Seconds between sweeps that remove expired records (and what a crash
+   * left behind); 0 turns the sweep off. The timer starts with the first
+   * write, never keeps the process alive, and stops with
+   * {@linkcode FileStore.close}. Default 3600: a sweep reads every file.
+   */
+  sweepInterval?: number;
+  /**
+   * Seconds a write waits for another process to release a session's lock
+   * before it rejects. Default 10.
+   */
+  lockTimeout?: number;
+  /** Clock in epoch milliseconds for expiry. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A store key: the SHA-256 hex digest the middleware makes. */
+const KEY = /^[0-9a-f]{64}$/;
+const LOCK = /^([0-9a-f]{64})\.lock$/;
+const TEMP = /^([0-9a-f]{64})\.[0-9a-f]{16}\.tmp$/;
+/**
+ * How old a lock or temporary file must be before the sweep looks at it. It
+ * removes them under the session's lock, so age is only a filter that keeps
+ * it from queueing behind writes in progress.
+ */
+const LEFTOVER_AGE_MS = 60_000;
+/** How many files the sweep works on at once. */
+const SWEEP_BATCH = 64;
+/** A record file that cannot be read back as one. */
+const CORRUPT = Symbol("corrupt");
+
+/** A lock another process held for longer than `lockTimeout`. */
+class LockTimeoutError extends Error {}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+function randomHex(bytes: number): string {
+  const values = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== "string" || !KEY.test(key)) {
+    // The value is not echoed: a raw session id passed by mistake would end
+    // up in a log.
+    const shown = typeof key === "string"
+      ? `a string of ${key.length} characters`
+      : typeof key;
+    throw new TypeError(
+      `FileStore: a key must be 64 lowercase hex characters (a SHA-256 digest), got ${shown}`,
+    );
+  }
+  return key;
+}
+
+function seconds(name: string, value: number, allowZero: boolean): number {
+  if (
+    typeof value !== "number" || !Number.isFinite(value) || value < 0 ||
+    (value === 0 && !allowZero)
+  ) {
+    throw new TypeError(
+      `FileStore: ${name} must be a finite number of seconds ${
+        allowZero ? ">= 0" : "> 0"
+      }, got ${String(value)}`,
+    );
+  }
+  return value * 1000;
+}
+
+async function removeIfPresent(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Whether the open `file` is still the one named `path` (not unlinked or replaced). */
+async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
+  const [held, named] = await Promise.all([
+    file.stat(),
+    Deno.stat(path).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }),
+  ]);
+  if (named === null) return false;
+  // Without inode numbers (not seen on Linux, macOS or Windows) trust the name.
+  if (held.ino === null || named.ino === null) return true;
+  return held.ino === named.ino && held.dev === named.dev;
+}
+
+/**
+ * Sessions as files in one directory, for servers without a database, and
+ * for several processes on one host sharing sessions.
+ *
+ * - Each session is one file named by its store key (the SHA-256 hex digest
+ *   of the id), so no cookie can choose a path; any other key is refused
+ *   before the disk is touched.
+ * - A write goes to a temporary file in the same directory, flushed to disk,
+ *   then renamed over the record: a reader sees the old record or the new,
+ *   never part of one. A file that does not parse as a record reads as no
+ *   session and is removed.
+ * - Writes and deletes hold the session's lock: an exclusive `flock` on
+ *   `<key>.lock`, which the kernel releases if the process dies, so a crash
+ *   leaves no lock to wait out. The conditional write is checked under it,
+ *   which makes the no-lost-update rule hold across processes.
+ * - Files are created with mode 0600; the directory, if the store creates
+ *   it, with 0700.
+ *
+ * The directory is created in the constructor, synchronously, so that a bad
+ * path fails when the server starts rather than on its first request. The
+ * store needs `--allow-read` and `--allow-write` for the directory only.
+ * Locks rely on `flock`: keep the directory on a local disk, or on a network
+ * file system whose locks work between its clients.
+ *
+ * @example
+ * ```ts
+ * import { FileStore, withSession } from "@denokit/session";
+ *
+ * const dir = await Deno.makeTempDir(); // e.g. "./sessions"
+ * {
+ *   await using store = new FileStore(dir);
+ *   const handler = withSession(() => new Response("ok"), { store });
+ *   // Deno.serve(handler);
+ *   // From cron: deno task clearsessions --dir ./sessions
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class FileStore implements SessionStore, AsyncDisposable {
+  readonly #dir: string;
+  readonly #sweepInterval: number;
+  readonly #lockTimeout: number;
+  readonly #now: () => number;
+  /** Per key, the end of the queue of this store's operations holding its lock. */
+  readonly #queues = new Map<string, Promise<void>>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #sweeping: Promise<void> | null = null;
+  #closed = false;
+
+  /**
+   * Opens the store on `dir`, creating the directory (mode 0700) if it is
+   * missing. Throws a TypeError for invalid options, and an Error naming the
+   * directory when it cannot be created or is not a directory.
+   */
+  constructor(dir: string, options: FileStoreOptions = {}) {
+    if (typeof dir !== "string" || dir === "") {
+      throw new TypeError("FileStore: dir must be a non-empty path");
+    }
+    const { sweepInterval = 3600, lockTimeout = 10, now = Date.now } = options;
+    this.#sweepInterval = seconds("sweepInterval", sweepInterval, true);
+    this.#lockTimeout = seconds("lockTimeout", lockTimeout, false);
+    if (typeof now !== "function") {
+      throw new TypeError("FileStore: now must be a function");
+    }
+    this.#now = now;
+    this.#dir = dir.replace(/(?<=.)[/\\]+$/, "");
+    let info: Deno.FileInfo;
+    try {
+      try {
+        info = Deno.statSync(this.#dir);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        Deno.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+        info = Deno.statSync(this.#dir);
+      }
+    } catch (error) {
+      throw new Error(
+        `FileStore: cannot use the session directory ${dir}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    if (!info.isDirectory) {
+      throw new Error(
+        `FileStore: the session directory ${dir} is not a directory`,
+      );
+    }
+  }
+
+  /** The directory the store keeps its files in. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /**
+   * Reads a record; `null` if there is none, or if its file is corrupt (the
+   * file is then removed). Rejects with a TypeError for a key that is not 64
+   * lowercase hex characters, and with the error when the file cannot be read.
+   */
+  async get(key: string): Promise<StoredSession | null> {
+    checkKey(key);
+    const found = await this.#read(key);
+    if (found !== CORRUPT) return found;
+    try {
+      return await this.#locked([key], async () => {
+        const again = await this.#read(key);
+        if (again !== CORRUPT) return again;
+        await removeIfPresent(this.#path(key));
+        return null;
+      });
+    } catch {
+      // Not removed this time (the sweep will try again); still no session.
+      return null;
+    }
+  }
+
+  /** Writes a record if the condition holds; see {@linkcode SessionStore.set}. */
+  async set(
+    key: string,
+    record: SessionRecord,
+    condition: WriteCondition,
+  ): Promise<string | null> {
+    checkKey(key);
+    const { replaces } = condition;
+    if (replaces !== undefined) checkKey(replaces);
+    const version = randomHex(16);
+    const bytes = encoder.encode(JSON.stringify({ version, record }));
+    const written = await this.#locked(
+      replaces === undefined ? [key] : [key, replaces],
+      async () => {
+        const current = await this.#read(replaces ?? key);
+        const currentVersion = current === null || current === CORRUPT
+          ? null
+          : current.version;
+        if (currentVersion !== condition.version) return false;
+        if (replaces !== undefined) {
+          const target = await this.#read(key);
+          if (target !== null && target !== CORRUPT) return false;
+        }
+        await this.#writeAtomically(key, bytes);
+        if (replaces !== undefined && replaces !== key) {
+          await removeIfPresent(this.#path(replaces));
+        }
+        return true;
+      },
+    );
+    if (!written) return null;
+    this.#startSweep();
+    return version;
+  }
+
+  /** Deletes a record; rejects with a TypeError for a malformed key. */
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await this.#locked([key], () => removeIfPresent(this.#path(key)));
+  }
+
+  /**
+   * Removes every record past its `expiresAt`, and every corrupt one; returns
+   * how many. Also removes what a crash left behind: temporary files and
+   * lock files more than a minute old (not counted). Each removal is checked
+   * again under the session's lock, so a session refreshed meanwhile stays.
+   * Files whose names the store does not make are left alone.
+   */
+  clearExpired(): Promise<number> {
+    return this.#clear(false);
+  }
+
+  /**
+   * Stops the sweep timer for good, and resolves once a sweep in progress
+   * has stopped. The store stays usable.
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    return this.#sweeping ?? Promise.resolve();
+  }
+
+  /** Same as {@linkcode FileStore.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #path(name: string): string {
+    return `${this.#dir}/${name}`;
+  }
+
+  /** The stored session under `key`, `null`, or CORRUPT. */
+  async #read(key: string): Promise<StoredSession | null | typeof CORRUPT> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(this.#path(key));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(bytes));
+    } catch {
+      return CORRUPT;
+    }
+    if (typeof value !== "object" || value === null) return CORRUPT;
+    const { version, record } = value as Record<string, unknown>;
+    if (typeof version !== "string" || version === "" || !isRecord(record)) {
+      return CORRUPT;
+    }
+    return { record, version };
+  }
+
+  /** Writes `bytes` to a temporary file, flushes it, and renames it to `key`. */
+  async #writeAtomically(key: string, bytes: Uint8Array): Promise<void> {
+    const temp = this.#path(`${key}.${randomHex(8)}.tmp`);
+    const file = await Deno.open(temp, {
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
+    try {
+      try {
+        for (let done = 0; done < bytes.length;) {
+          done += await file.write(bytes.subarray(done));
+        }
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+      await Deno.rename(temp, this.#path(key));
+    } catch (error) {
+      await removeIfPresent(temp).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Runs `fn` holding the locks of `keys`, taken in sorted order. */
+  async #locked<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+    const releases: Array<() => Promise<void>> = [];
+    try {
+      for (const key of [...new Set(keys)].sort()) {
+        releases.push(await this.#lock(key));
+      }
+      return await fn();
+    } finally {
+      for (const release of releases.reverse()) await release();
+    }
+  }
+
+  /**
+   * Takes the lock of `key`: first this store's in-process queue, then the
+   * `flock` that other processes (and other stores) honour. Resolves to the
+   * function that releases both, which never rejects.
+   */
+  async #lock(key: string): Promise<() => Promise<void>> {
+    const previous = this.#queues.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const tail = previous === undefined ? mine : previous.then(() => mine);
+    this.#queues.set(key, tail);
+    const leave = () => {
+      done();
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
+    };
+    let file: Deno.FsFile;
+    try {
+      await previous;
+      file = await this.#flock(key);
+    } catch (error) {
+      leave();
+      throw error;
+    }
+    return async () => {
+      // Unlink while still holding the lock: a process that opened the file
+      // meanwhile sees, once it gets the lock, that the name has moved on.
+      // A lock file left behind (the unlink failed) is harmless: the next
+      // writer takes it over.
+      await Deno.remove(this.#path(`${key}.lock`)).catch(() => {});
+      file.close();
+      leave();
+    };
+  }
+
+  async #flock(key: string): Promise<Deno.FsFile> {
+    const path = this.#path(`${key}.lock`);
+    const deadline = Date.now() + this.#lockTimeout;
+    for (let attempt = 0;; attempt++) {
+      const file = await Deno.open(path, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      let held = false;
+      try {
+        held = await file.tryLock(true) && await isNamed(file, path);
+      } finally {
+        if (!held) file.close();
+      }
+      if (held) return file;
+      if (Date.now() >= deadline) {
+        throw new LockTimeoutError(
+          `FileStore: gave up after ${
+            this.#lockTimeout / 1000
+          } s waiting for another process to release ${path}`,
+        );
+      }
+      const wait = Math.min(50, 2 ** attempt) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  async #clear(fromTimer: boolean): Promise<number> {
+    const now = this.#now();
+    let removed = 0;
+    let batch: Promise<void>[] = [];
+    const visit = async (name: string) => {
+      try {
+        await visitFile(name);
+      } catch (error) {
+        // A file whose lock a stuck process holds is left for the next sweep.
+        if (!(error instanceof LockTimeoutError)) throw error;
+      }
+    };
+    const visitFile = async (name: string) => {
+      if (KEY.test(name)) {
+        const found = await this.#read(name);
+        if (
+          found !== CORRUPT && (found === null || found.record.expiresAt > now)
+        ) return;
+        await this.#locked([name], async () => {
+          const again = await this.#read(name);
+          if (
+            again === CORRUPT ||
+            (again !== null && again.record.expiresAt <= now)
+          ) {
+            if (await removeIfPresent(this.#path(name))) removed++;
+          }
+        });
+        return;
+      }
+      const leftover = LOCK.exec(name) ?? TEMP.exec(name);
+      if (leftover === null) return;
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.stat(this.#path(name));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return;
+        throw error;
+      }
+      if (Date.now() - (info.mtime?.getTime() ?? 0) < LEFTOVER_AGE_MS) return;
+      // Under the session's lock no write is in progress, so a temporary
+      // file is an orphan; a lock file is removed by the release itself.
+      await this.#locked([leftover[1]], async () => {
+        if (TEMP.test(name)) await removeIfPresent(this.#path(name));
+      });
+    };
+    // Waits for the whole batch even when one fails, so that no file
+    // operation outlives the call.
+    const settle = async () => {
+      const results = await Promise.allSettled(batch);
+      batch = [];
+      for (const result of results) {
+        if (result.status === "rejected") throw result.reason;
+      }
+    };
+    for await (const entry of Deno.readDir(this.#dir)) {
+      if (fromTimer && this.#closed) break;
+      if (!entry.isFile) continue;
+      batch.push(visit(entry.name));
+      if (batch.length >= SWEEP_BATCH) await settle();
+    }
+    await settle();
+    return removed;
+  }
+
+  #startSweep(): void {
+    if (
+      this.#timer !== undefined || this.#closed || this.#sweepInterval === 0
+    ) return;
+    const timer = setInterval(() => {
+      if (this.#sweeping !== null) return;
+      this.#sweeping = this.#clear(true).then(
+        () => {},
+        (error) => console.error("FileStore: the sweep failed:", error),
+      ).finally(() => (this.#sweeping = null));
+    }, this.#sweepInterval);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * A store on Deno KV: a local SQLite file, Deno Deploy, or a self-hosted
+ * database through KV Connect, with the same code. It relies only on
+ * documented KV semantics: versionstamp checks in `kv.atomic()`, strong reads
+ * (the default), `expireIn` as the earliest time a key may go, and the
+ * documented limits on keys and values.
+ *
+ * @module
+ */
+
+import { decodeRecord, encodeRecord } from "../record.ts";
+import type {
+  SessionRecord,
+  SessionStore,
+  StoredSession,
+  WriteCondition,
+} from "../store.ts";
+
+/** Deno KV's limit on one value: 64 KiB (a byte array of 65,536 fits, 65,537 throws). */
+const MAX_VALUE_BYTES = 65_536;
+/** Deno KV's limit on one key, encoded, when writing. */
+const MAX_KEY_BYTES = 2_048;
+/** The session's own key part: a 64-character hex string, tagged and terminated. */
+const SESSION_KEY_PART_BYTES = 66;
+/** Beyond this (100 years) a record is written without `expireIn`. */
+const MAX_EXPIRE_IN = 100 * 365.25 * 24 * 3_600_000;
+/** Attempts of one KV call that keeps failing with "database is locked". */
+const LOCKED_ATTEMPTS = 10;
+/** Backoff between them: random up to base·2^n ms, at most the cap. */
+const BACKOFF_BASE_MS = 2;
+const BACKOFF_CAP_MS = 100;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Options for {@linkcode KvStore}. */
+export interface KvStoreOptions {
+  /**
+   * The key prefix of the session records: each lives at
+   * `[...prefix, storeKey]`, `storeKey` being the 64-hex SHA-256 digest of
+   * the session id. Default `["sessions"]`. The constructor throws a
+   * TypeError for a prefix that is not a key, or so long that the keys would
+   * pass Deno KV's 2,048-byte key limit (a prefix may take up 1,982 bytes
+   * encoded: a string part costs its UTF-8 length plus 2).
+   */
+  prefix?: Deno.KvKey;
+}
+
+/**
+ * Sessions in Deno KV. The caller opens the `Deno.Kv` and owns it (and closes
+ * it); the store never opens or closes one.
+ *
+ * - Each record is the UTF-8 bytes of its JSON ({@linkcode SessionRecord}),
+ *   so its size is exact: more than 65,536 bytes (Deno KV's value limit) and
+ *   `set` rejects with a RangeError naming both numbers, writing nothing.
+ * - The version is the KV versionstamp; every write is one `kv.atomic()`
+ *   checked against it, rotation included (the old key checked and deleted,
+ *   the new one written, together).
+ * - Every write sets `expireIn` to the time left until the record's
+ *   `expiresAt` by this process's clock, rounded up, at least 1 ms, so that KV
+ *   collects expired sessions itself. KV deletes them some time later, never
+ *   earlier; the middleware judges a session from its timestamps, so one
+ *   still returned past its deadline is never served as live. A deadline
+ *   more than 100 years away is written without `expireIn`.
+ * - When KV reports `database is locked` (several processes on one SQLite
+ *   file), the call is retried up to 10 times with a small random backoff
+ *   (under 1 s in all), then rejects. Every other failure, a closed `Deno.Kv`
+ *   included, rejects at once: never a missing session.
+ * - A value that is not a record (corrupt, or another program's) reads as no
+ *   session.
+ *
+ * @example
+ * ```ts
+ * import { KvStore, withSession } from "@denokit/session";
+ *
+ * const kv = await Deno.openKv(":memory:"); // Deno.openKv() on Deno Deploy
+ * const store = new KvStore(kv, { prefix: ["myapp", "sessions"] });
+ * const handler = withSession(() => new Response("ok"), { store });
+ * // Deno.serve(handler);
+ * kv.close();
+ * ```
+ */
+export class KvStore implements SessionStore {
+  readonly #kv: Deno.Kv;
+  readonly #prefix: Deno.KvKey;
+
+  /** Wraps an open `Deno.Kv`; throws a TypeError for an invalid `kv` or prefix. */
+  constructor(kv: Deno.Kv, options: KvStoreOptions = {}) {
+    if (
+      typeof kv !== "object" || kv === null ||
+      typeof kv.get !== "function" || typeof kv.atomic !== "function" ||
+      typeof kv.delete !== "function"
+    ) {
+      throw new TypeError(
+        "KvStore: the first argument must be an open Deno.Kv, as `await Deno.openKv(...)` gives",
+      );
+    }
+    this.#kv = kv;
+    this.#prefix = checkPrefix(options.prefix ?? ["sessions"]);
+  }
+
+  /** Reads a record with a strong read; see {@linkcode SessionStore.get}. */
+  async get(key: string): Promise<StoredSession | null> {
+    const entry = await retryLocked(() => this.#kv.get(this.#key(key)));
+    if (entry.versionstamp === null) return null;
+    const record = decodeValue(entry.value);
+    return record === null ? null : { record, version: entry.versionstamp };
+  }
+
+  /**
+   * Writes a record in one checked `kv.atomic()`; see
+   * {@linkcode SessionStore.set}. Rejects with a RangeError, writing nothing,
+   * when the record is over Deno KV's value limit.
+   */
+  async set(
+    key: string,
+    record: SessionRecord,
+    condition: WriteCondition,
+  ): Promise<string | null> {
+    const value = encoder.encode(encodeRecord(record));
+    if (value.byteLength > MAX_VALUE_BYTES) {
+      throw new RangeError(
+        `KvStore: session record is ${value.byteLength} bytes; Deno KV holds at most ${MAX_VALUE_BYTES} bytes per value`,
+      );
+    }
+    const target = this.#key(key);
+    const expireIn = expireInFor(record.expiresAt);
+    const result = await retryLocked(() => {
+      const operation = this.#kv.atomic();
+      if (condition.replaces === undefined) {
+        operation.check({ key: target, versionstamp: condition.version });
+      } else {
+        const source = this.#key(condition.replaces);
+        operation
+          .check({ key: source, versionstamp: condition.version })
+          .check({ key: target, versionstamp: null })
+          .delete(source);
+      }
+      return operation
+        .set(target, value, expireIn === undefined ? {} : { expireIn })
+        .commit();
+    });
+    return result.ok ? result.versionstamp : null;
+  }
+
+  /** Deletes a record. */
+  async delete(key: string): Promise<void> {
+    await retryLocked(() => this.#kv.delete(this.#key(key)));
+  }
+
+  #key(key: string): Deno.KvKey {
+    return [...this.#prefix, key];
+  }
+}
+
+function decodeValue(value: unknown): SessionRecord | null {
+  if (!(value instanceof Uint8Array)) return null;
+  let text: string;
+  try {
+    text = decoder.decode(value);
+  } catch {
+    return null;
+  }
+  return decodeRecord(text);
+}
+
+/** Milliseconds until `expiresAt`, rounded up, at least 1; none past 100 years. */
+function expireInFor(expiresAt: number): number | undefined {
+  const left = Math.ceil(expiresAt - Date.now());
+  if (!(left <= MAX_EXPIRE_IN)) return undefined;
+  return Math.max(1, left);
+}
+
+function isLocked(error: unknown): boolean {
+  return error instanceof TypeError &&
+    error.message.includes("database is locked");
+}
+
+/**
+ * Runs a KV call again while SQLite reports the file locked by another
+ * process (nothing was written then), a bounded number of times.
+ */
+async function retryLocked<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isLocked(error)) throw error;
+      if (attempt === LOCKED_ATTEMPTS) {
+        throw new Error(
+          `KvStore: Deno KV reported "database is locked" ${LOCKED_ATTEMPTS} times in a row; nothing was written`,
+          { cause: error },
+        );
+      }
+      const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.random() * ceiling)
+      );
+    }
+  }
+}
+
+/** Checks a prefix and copies it (byte arrays included). */
+function checkPrefix(prefix: Deno.KvKey): Deno.KvKey {
+  if (!Array.isArray(prefix)) {
+    throw new TypeError(
+      `KvStore: prefix must be an array of key parts, got ${typeof prefix}`,
+    );
+  }
+  let bytes = 0;
+  const copy: Deno.KvKeyPart[] = [];
+  for (const [i, part] of prefix.entries()) {
+    const size = keyPartBytes(part);
+    if (size === null) {
+      throw new TypeError(
+        `KvStore: prefix[${i}] must be a string, number, bigint, boolean or Uint8Array, got ${
+          part === null ? "null" : typeof part
+        }`,
+      );
+    }
+    bytes += size;
+    copy.push(part instanceof Uint8Array ? part.slice() : part);
+  }
+  const limit = MAX_KEY_BYTES - SESSION_KEY_PART_BYTES;
+  if (bytes > limit) {
+    throw new TypeError(
+      `KvStore: prefix is ${bytes} bytes encoded, which with the ${SESSION_KEY_PART_BYTES}-byte session key passes Deno KV's ${MAX_KEY_BYTES}-byte key limit; use a prefix of at most ${limit} bytes`,
+    );
+  }
+  return Object.freeze(copy);
+}
+
+/** A key part's size in KV's tuple encoding, or null if it is not a key part. */
+function keyPartBytes(part: unknown): number | null {
+  switch (typeof part) {
+    case "string":
+      return escapedBytes(encoder.encode(part));
+    case "number":
+      return 9;
+    case "boolean":
+      return 1;
+    case "bigint": {
+      const magnitude = part < 0n ? -part : part;
+      if (magnitude === 0n) return 1;
+      const length = Math.ceil(magnitude.toString(16).length / 2);
+      return length <= 8 ? 1 + length : 2 + length;
+    }
+  }
+  return part instanceof Uint8Array ? escapedBytes(part) : null;
+}
+
+/** A type byte, the bytes with each 0x00 doubled, and a 0x00 terminator. */
+function escapedBytes(bytes: Uint8Array): number {
+  let size = 2 + bytes.length;
+  for (const byte of bytes) if (byte === 0) size++;
+  return size;
+}

@@ -1,0 +1,92 @@
+/** Runs examples/server.ts as a real `deno run` process, for the tests over HTTP. */
+
+const root = new URL("../", import.meta.url);
+const STARTUP_MS = 20_000;
+
+/** A running example server. */
+export interface ExampleServer extends AsyncDisposable {
+  /** Its address, without a trailing slash: `http://127.0.0.1:PORT`. */
+  url: string;
+  /** Stops it; resolves to what it wrote on stderr. */
+  stop(): Promise<string>;
+}
+
+/** The permissions of the `start` task in deno.json, the ones README gives. */
+export async function startTaskPermissions(): Promise<string[]> {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", root)),
+  );
+  const [deno, run, ...rest] = (config.tasks.start as string).split(" ");
+  if (deno !== "deno" || run !== "run") {
+    throw new Error(`unexpected start task: ${config.tasks.start}`);
+  }
+  return rest.filter((arg) => arg.startsWith("--allow-"));
+}
+
+/**
+ * Starts the example on port 0 with `permissions` (default: the start
+ * task's) and `args`, and resolves once it prints its Listening line.
+ */
+export async function startExample(
+  options: { permissions?: string[]; args?: string[] } = {},
+): Promise<ExampleServer> {
+  const permissions = options.permissions ?? await startTaskPermissions();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      ...permissions,
+      "examples/server.ts",
+      "--port=0",
+      ...options.args ?? [],
+    ],
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stopped: Promise<string> | null = null;
+  const stop = () =>
+    stopped ??= (async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // It has exited already.
+      }
+      await reader.cancel();
+      await child.status;
+      return await stderr;
+    })();
+  let output = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no Listening line within ${STARTUP_MS} ms`)),
+      STARTUP_MS,
+    );
+  });
+  try {
+    for (let reads = 0; reads < 1_000; reads++) {
+      const match = output.match(/Listening on (http:\/\/127\.0\.0\.1:\d+)\//);
+      if (match !== null) {
+        return {
+          url: match[1],
+          stop,
+          [Symbol.asyncDispose]: async () => void await stop(),
+        };
+      }
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) throw new Error("the server exited before listening");
+      output += value;
+    }
+    throw new Error("too much output before the Listening line");
+  } catch (error) {
+    const log = await stop();
+    throw new Error(`${(error as Error).message}\n${output}\n${log}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,657 @@
+import assert from "node:assert/strict";
+import { evalScript } from "./helpers.ts";
+import {
+  FileStore,
+  getSession,
+  type SessionRecord,
+  withSession,
+} from "../mod.ts";
+import { testSessionStore } from "../testing.ts";
+
+const POSIX = Deno.build.os !== "windows";
+
+Deno.test("FileStore passes the conformance suite", async (t) => {
+  const dirs = new Map<FileStore, string>();
+  await testSessionStore(t, {
+    create: async () => {
+      const dir = await Deno.makeTempDir({ prefix: "file_store_" });
+      const store = new FileStore(dir);
+      dirs.set(store, dir);
+      return store;
+    },
+    dispose: async (store) => {
+      await (store as FileStore).close();
+      const dir = dirs.get(store as FileStore)!;
+      // Every lock is released and no temporary file is left: only records.
+      for await (const entry of Deno.readDir(dir)) {
+        assert.match(entry.name, /^[0-9a-f]{64}$/);
+      }
+      await Deno.remove(dir, { recursive: true });
+    },
+  });
+});
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "file_store_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function newKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function record(expiresAt: number, data = { n: 1 }): SessionRecord {
+  return {
+    data,
+    createdAt: 0,
+    lastActiveAt: 0,
+    absoluteExpiresAt: expiresAt,
+    expiresAt,
+    browserSession: false,
+  };
+}
+
+const LATER = Date.now() + 3_600_000;
+
+async function names(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(dir)) found.push(entry.name);
+  return found.sort();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Whether `promise` is still pending once `ms` have passed. */
+async function stillPending(promise: Promise<unknown>, ms: number) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pending = Symbol("pending");
+  const result = await Promise.race([
+    promise.then(() => "settled", () => "settled"),
+    new Promise((resolve) => (timer = setTimeout(() => resolve(pending), ms))),
+  ]);
+  clearTimeout(timer);
+  return result === pending;
+}
+
+const BAD_KEYS = [
+  "",
+  "../escaped",
+  "../../etc/passwd",
+  "..\\x",
+  "%2e%2e",
+  "a\0b",
+  `../${newKey()}`,
+  `${newKey()}/../x`,
+  newKey().toUpperCase(),
+  newKey().slice(1),
+  `${newKey()}0`,
+  `${newKey()}.lock`,
+  `${newKey()}\n`,
+  "f".repeat(100_000),
+];
+
+Deno.test("FileStore refuses a key that is not 64 lowercase hex, touching nothing", async () => {
+  await inTempDir(async (parent) => {
+    const dir = `${parent}/store`;
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const good = newKey();
+    for (const key of BAD_KEYS) {
+      await assert.rejects(store.get(key), TypeError);
+      await assert.rejects(
+        store.set(key, record(LATER), { version: null }),
+        TypeError,
+      );
+      await assert.rejects(
+        store.set(good, record(LATER), { version: null, replaces: key }),
+        TypeError,
+      );
+      await assert.rejects(store.delete(key), TypeError);
+    }
+    assert.deepEqual(await names(parent), ["store"]);
+    assert.deepEqual(await names(dir), []);
+    // The message does not repeat the key: it may be a raw session id.
+    const id = "Rq4xZ2vY8mN3pL0sT6uW9aB1cD5eF7gH2iJ4kK6lM8n";
+    await assert.rejects(
+      store.get(id),
+      (error: Error) => !error.message.includes(id.slice(0, 8)),
+    );
+    // Without its directory, a store that touched the disk would fail with
+    // NotFound (or find nothing); a bad key still fails first, as a TypeError.
+    await Deno.remove(dir);
+    assert.equal(await store.get(good), null);
+    await assert.rejects(store.get("../store"), TypeError);
+    await assert.rejects(
+      store.set("../x", record(LATER), { version: null }),
+      TypeError,
+    );
+    assert.deepEqual(await names(parent), []);
+  });
+});
+
+/** A handler that reports its session and stores a value. */
+async function probe(req: Request): Promise<Response> {
+  const session = await getSession(req);
+  const report = {
+    isNew: session.isNew,
+    data: Object.fromEntries(session.entries()),
+  };
+  session.set("seen", true);
+  return Response.json(report);
+}
+
+function sessionCookie(response: Response): string {
+  const value = response.headers.get("set-cookie") ?? "";
+  const match = /^sessionid=([^;]*)/.exec(value);
+  assert.ok(match, `no session cookie in ${value}`);
+  return match[1];
+}
+
+/** Sends raw bytes to the server and returns the status code it answers. */
+async function rawRequest(port: number, head: string): Promise<number> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await connection.write(new TextEncoder().encode(head));
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(4096);
+    for (let i = 0; i < 1000; i++) {
+      const n = await connection.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+    }
+    const text = new TextDecoder().decode(
+      new Uint8Array(chunks.flatMap((chunk) => [...chunk])),
+    );
+    return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+  } finally {
+    connection.close();
+  }
+}
+
+Deno.test("FileStore: no cookie value chooses a path (real requests)", async () => {
+  await inTempDir(async (parent) => {
+    const dir = `${parent}/store`;
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    await using server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      withSession(probe, { store }),
+    );
+    const port = server.addr.port;
+    const evil = [
+      "../../etc/passwd",
+      "..\\x",
+      "..%2f..%2fetc%2fpasswd",
+      "%2e%2e",
+      `"../${"a".repeat(40)}"`,
+      "../".repeat(3000),
+      `${"A".repeat(43)}/../x`,
+    ];
+    let sessions = 0;
+    for (const value of evil) {
+      const response = await fetch(`http://127.0.0.1:${port}/`, {
+        headers: { cookie: `sessionid=${value}` },
+      });
+      assert.equal(response.status, 200, value);
+      assert.deepEqual(await response.json(), { isNew: true, data: {} });
+      assert.match(sessionCookie(response), /^[A-Za-z0-9_-]{43}$/);
+      sessions++;
+    }
+    // NUL cannot go through fetch; send it raw. The server may refuse the
+    // request (400) or serve a new session; it never fails or escapes.
+    const status = await rawRequest(
+      port,
+      "GET / HTTP/1.1\r\nHost: x\r\nCookie: sessionid=..\0/..\0/x\r\nConnection: close\r\n\r\n",
+    );
+    assert.ok(status === 200 || status === 400, `status ${status}`);
+    if (status === 200) sessions++;
+    const files = await names(dir);
+    assert.equal(files.length, sessions);
+    for (const name of files) assert.match(name, /^[0-9a-f]{64}$/);
+    assert.deepEqual(await names(parent), ["store"]);
+  });
+});
+
+Deno.test("FileStore: a corrupt record file is no session, and is removed", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const path = `${dir}/${key}`;
+    const good = JSON.stringify({ version: "v1", record: record(LATER) });
+    const corrupt: Array<string | Uint8Array> = [
+      "",
+      "{",
+      good.slice(0, good.length / 2),
+      "null",
+      "[]",
+      JSON.stringify(record(LATER)),
+      JSON.stringify({ version: "", record: record(LATER) }),
+      JSON.stringify({ version: 7, record: record(LATER) }),
+      JSON.stringify({ version: "v", record: { ...record(LATER), data: [] } }),
+      new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+      // Invalid UTF-8 inside a string: not read back as a changed value.
+      new Uint8Array([
+        ...new TextEncoder().encode(good.slice(0, 40)),
+        0xc3,
+        ...new TextEncoder().encode(good.slice(40)),
+      ]),
+    ];
+    for (const content of corrupt) {
+      if (typeof content === "string") await Deno.writeTextFile(path, content);
+      else await Deno.writeFile(path, content);
+      assert.equal(await store.get(key), null, String(content));
+      assert.equal(await exists(path), false, String(content));
+    }
+    // The same file read as a record when whole.
+    await Deno.writeTextFile(path, good);
+    assert.deepEqual(await store.get(key), {
+      record: record(LATER),
+      version: "v1",
+    });
+    // A corrupt file does not block a new session under its key.
+    await Deno.writeTextFile(path, "{");
+    assert.equal(
+      typeof await store.set(key, record(LATER), { version: null }),
+      "string",
+    );
+  });
+});
+
+Deno.test("FileStore: a request whose record file is corrupt gets a new session", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const handler = withSession(probe, { store });
+    const first = await handler(
+      new Request("http://localhost/"),
+      {} as Deno.ServeHandlerInfo<Deno.NetAddr>,
+    );
+    await first.body?.cancel();
+    const cookie = sessionCookie(first);
+    const [file] = await names(dir);
+    const text = await Deno.readTextFile(`${dir}/${file}`);
+    await Deno.writeTextFile(`${dir}/${file}`, text.slice(0, 30));
+    const second = await handler(
+      new Request("http://localhost/", {
+        headers: { cookie: `sessionid=${cookie}` },
+      }),
+      {} as Deno.ServeHandlerInfo<Deno.NetAddr>,
+    );
+    assert.equal(second.status, 200);
+    assert.deepEqual(await second.json(), { isNew: true, data: {} });
+    assert.notEqual(sessionCookie(second), cookie);
+    assert.equal(await exists(`${dir}/${file}`), false);
+  });
+});
+
+Deno.test("FileStore: every write gets a new version, even of the same record", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const other = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const seen = new Set<string>();
+    let version = await store.set(key, record(LATER), { version: null });
+    for (let i = 0; i < 20; i++) {
+      assert.ok(version !== null && !seen.has(version));
+      seen.add(version);
+      const writer = i % 2 === 0 ? other : store;
+      version = await writer.set(key, record(LATER), { version });
+    }
+  });
+});
+
+Deno.test("FileStore: two stores on one directory never lose an update", async (t) => {
+  await inTempDir(async (dir) => {
+    const a = new FileStore(dir, { sweepInterval: 0 });
+    const b = new FileStore(dir, { sweepInterval: 0 });
+
+    await t.step("of concurrent writes on one version, one wins", async () => {
+      for (let round = 0; round < 20; round++) {
+        const key = newKey();
+        const v1 = await a.set(key, record(LATER), { version: null });
+        const writers = Array.from(
+          { length: 6 },
+          (_, i) => record(LATER, { n: i }),
+        );
+        const results = await Promise.all(
+          writers.map((r, i) => (i % 2 ? a : b).set(key, r, { version: v1 })),
+        );
+        const winners = results.flatMap((v, i) => (v === null ? [] : [i]));
+        assert.equal(winners.length, 1, `round ${round}: ${winners.length}`);
+        assert.deepEqual(await b.get(key), {
+          record: writers[winners[0]],
+          version: results[winners[0]],
+        });
+      }
+    });
+
+    await t.step(
+      "a delete and a write on one version: no resurrection",
+      async () => {
+        for (let round = 0; round < 40; round++) {
+          const key = newKey();
+          const v1 = await a.set(key, record(LATER), { version: null });
+          const writing = b.set(key, record(LATER, { n: 2 }), {
+            version: v1,
+          });
+          // Start the delete a little later each round, so that some land
+          // while the write is between its check and its rename.
+          for (let hop = 0; hop < round % 20; hop++) await Deno.stat(dir);
+          await Promise.all([a.delete(key), writing]);
+          assert.equal(await a.get(key), null, `round ${round}`);
+        }
+      },
+    );
+
+    await t.step(
+      "a rotation and a write on one version: one wins",
+      async () => {
+        for (let round = 0; round < 20; round++) {
+          const oldKey = newKey();
+          const newKey_ = newKey();
+          const v1 = await a.set(oldKey, record(LATER), { version: null });
+          const [rotated, updated] = await Promise.all([
+            a.set(newKey_, record(LATER, { n: 2 }), {
+              version: v1,
+              replaces: oldKey,
+            }),
+            b.set(oldKey, record(LATER, { n: 3 }), { version: v1 }),
+          ]);
+          assert.ok(
+            (rotated === null) !== (updated === null),
+            `round ${round}`,
+          );
+          if (rotated !== null) {
+            assert.equal(await b.get(oldKey), null);
+            assert.equal((await b.get(newKey_))?.version, rotated);
+          } else {
+            assert.equal(await b.get(newKey_), null);
+            assert.equal((await b.get(oldKey))?.version, updated);
+          }
+        }
+      },
+    );
+
+    const left = (await names(dir)).filter((n) => !/^[0-9a-f]{64}$/.test(n));
+    assert.deepEqual(left, [], "no lock or temporary file is left");
+  });
+});
+
+async function holdLock(path: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  assert.ok(await file.tryLock(true));
+  return file;
+}
+
+Deno.test("FileStore: a write waits for a lock another holder has, then proceeds", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const lock = await holdLock(`${dir}/${key}.lock`);
+    const writing = store.set(key, record(LATER), { version: null });
+    try {
+      assert.ok(await stillPending(writing, 200), "wrote past a held lock");
+      assert.equal(await exists(`${dir}/${key}`), false);
+    } finally {
+      lock.close();
+    }
+    assert.equal(typeof await writing, "string");
+    assert.equal(await exists(`${dir}/${key}.lock`), false);
+  });
+});
+
+Deno.test("FileStore: a write gives up after lockTimeout, writing nothing", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0, lockTimeout: 0.2 });
+    const key = newKey();
+    const lock = await holdLock(`${dir}/${key}.lock`);
+    try {
+      await assert.rejects(
+        store.set(key, record(LATER), { version: null }),
+        /gave up after 0\.2 s waiting for another process/,
+      );
+    } finally {
+      lock.close();
+    }
+    assert.equal(await store.get(key), null);
+  });
+});
+
+Deno.test("FileStore: the lock of a killed process is free at once; its lock file is taken over", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const lockPath = `${dir}/${key}.lock`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const file = await Deno.open(${
+          JSON.stringify(lockPath)
+        }, { read: true, write: true, create: true });
+         if (!(await file.tryLock(true))) Deno.exit(3);
+         console.log("locked");
+         await new Promise((resolve) => setTimeout(resolve, 60_000));`,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    let writing: Promise<string | null> | undefined;
+    try {
+      const { value } = await reader.read();
+      assert.match(new TextDecoder().decode(value), /locked/);
+      writing = store.set(key, record(LATER), { version: null });
+      assert.ok(await stillPending(writing, 200), "wrote past a held lock");
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+      await reader.cancel();
+    }
+    // The killed process left its lock file behind, unlocked.
+    assert.equal(typeof await writing, "string");
+    assert.equal(await exists(lockPath), false);
+    assert.notEqual(await store.get(key), null);
+  });
+});
+
+Deno.test("FileStore: a temporary file is never read as the record", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const version = await store.set(key, record(LATER), { version: null });
+    // What a crash between the write and the rename leaves.
+    await Deno.writeTextFile(`${dir}/${key}.0123456789abcdef.tmp`, '{"vers');
+    assert.equal((await store.get(key))?.version, version);
+    assert.equal(await store.get(newKey()), null);
+  });
+});
+
+Deno.test("FileStore.clearExpired removes expired and corrupt records, and old leftovers", async () => {
+  await inTempDir(async (dir) => {
+    let now = 1_000_000;
+    const store = new FileStore(dir, { sweepInterval: 0, now: () => now });
+    const [soon, later, broken] = [newKey(), newKey(), newKey()];
+    await store.set(soon, record(now + 1_000), { version: null });
+    await store.set(later, record(now + 60_000), { version: null });
+    await Deno.writeTextFile(`${dir}/${broken}`, "{");
+    assert.equal(await store.clearExpired(), 1); // the corrupt one
+    now += 1_000;
+    // Left by a crash: a temporary file and a lock file, an hour old; and
+    // one of each just made (a write may be in progress).
+    const oldTemp = `${newKey()}.0123456789abcdef.tmp`;
+    const oldLock = `${newKey()}.lock`;
+    const newTemp = `${newKey()}.fedcba9876543210.tmp`;
+    const newLock = `${newKey()}.lock`;
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of [oldTemp, oldLock, newTemp, newLock]) {
+      await Deno.writeTextFile(`${dir}/${name}`, "x");
+    }
+    for (const name of [oldTemp, oldLock]) {
+      await Deno.utime(`${dir}/${name}`, hourAgo, hourAgo);
+    }
+    // Files the store does not make are left alone, however old.
+    const foreign = ["notes.txt", `${newKey()}.bak`, "ABCDEF"];
+    for (const name of foreign) {
+      await Deno.writeTextFile(`${dir}/${name}`, "{");
+      await Deno.utime(`${dir}/${name}`, hourAgo, hourAgo);
+    }
+    await Deno.mkdir(`${dir}/${newKey()}`);
+    assert.equal(await store.clearExpired(), 1);
+    assert.equal(await store.get(soon), null);
+    assert.notEqual(await store.get(later), null);
+    const left = await names(dir);
+    assert.ok(!left.includes(oldTemp) && !left.includes(oldLock));
+    assert.ok(left.includes(newTemp) && left.includes(newLock));
+    for (const name of foreign) assert.ok(left.includes(name), name);
+    assert.equal(await store.clearExpired(), 0);
+  });
+});
+
+Deno.test("FileStore.clearExpired keeps a session refreshed while it waited for the lock", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    await store.set(key, record(Date.now() - 1), { version: null });
+    const lock = await holdLock(`${dir}/${key}.lock`);
+    const clearing = store.clearExpired();
+    try {
+      // As the lock's holder, refresh the record.
+      const refreshed = JSON.stringify({
+        version: "v2",
+        record: record(LATER),
+      });
+      await Deno.writeTextFile(`${dir}/${key}.0123456789abcdef.tmp`, refreshed);
+      await Deno.rename(`${dir}/${key}.0123456789abcdef.tmp`, `${dir}/${key}`);
+    } finally {
+      await Deno.remove(`${dir}/${key}.lock`);
+      lock.close();
+    }
+    assert.equal(await clearing, 0);
+    assert.equal((await store.get(key))?.version, "v2");
+  });
+});
+
+Deno.test("FileStore sweeps on its timer, which close() stops", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0.02 });
+    const [gone, kept] = [newKey(), newKey()];
+    await store.set(gone, record(Date.now() - 1), { version: null });
+    await store.set(kept, record(LATER), { version: null });
+    for (let i = 0; i < 250 && await exists(`${dir}/${gone}`); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await store.close();
+    assert.deepEqual(await names(dir), [kept]);
+    // The sanitizer fails this test if the interval or a sweep outlived close().
+  });
+});
+
+Deno.test("FileStore's sweep timer does not keep the process alive", async () => {
+  await inTempDir(async (dir) => {
+    const script = `
+      import { FileStore } from ${
+      JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+    };
+      const store = new FileStore(${
+      JSON.stringify(dir)
+    }, { sweepInterval: 3600 });
+      await store.set(${
+      JSON.stringify(newKey())
+    }, { data: {}, createdAt: 0, lastActiveAt: 0, absoluteExpiresAt: 1, expiresAt: 1, browserSession: false }, { version: null });
+      console.log("done");
+    `;
+    assert.equal(await evalScript(script), "done");
+  });
+});
+
+Deno.test({
+  name: "FileStore creates files 0600, and its directory 0700",
+  ignore: !POSIX,
+  fn: async () => {
+    await inTempDir(async (parent) => {
+      const dir = `${parent}/a/b`;
+      const store = new FileStore(dir, { sweepInterval: 0 });
+      assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
+      const key = newKey();
+      const v1 = await store.set(key, record(LATER), { version: null });
+      assert.equal((await Deno.stat(`${dir}/${key}`)).mode! & 0o777, 0o600);
+      const rotated = newKey();
+      await store.set(rotated, record(LATER), { version: v1, replaces: key });
+      assert.equal((await Deno.stat(`${dir}/${rotated}`)).mode! & 0o777, 0o600);
+      // A directory that exists is used as it is.
+      await Deno.chmod(parent, 0o755);
+      new FileStore(parent, { sweepInterval: 0 });
+      assert.equal((await Deno.stat(parent)).mode! & 0o777, 0o755);
+    });
+  },
+});
+
+Deno.test("FileStore's constructor says when the directory is unusable", async () => {
+  await inTempDir(async (parent) => {
+    const file = `${parent}/file`;
+    await Deno.writeTextFile(file, "");
+    assert.throws(
+      () => new FileStore(file),
+      (error: Error) =>
+        error.message ===
+          `FileStore: the session directory ${file} is not a directory`,
+    );
+    assert.throws(
+      () => new FileStore(`${file}/sessions`),
+      (error: Error) =>
+        error.message.startsWith(
+          `FileStore: cannot use the session directory ${file}/sessions: `,
+        ) && error.cause instanceof Error,
+    );
+  });
+});
+
+Deno.test("FileStore rejects invalid options", () => {
+  assert.throws(() => new FileStore(""), TypeError);
+  const dir = "./never-created";
+  assert.throws(() => new FileStore(dir, { sweepInterval: -1 }), TypeError);
+  assert.throws(() => new FileStore(dir, { sweepInterval: NaN }), TypeError);
+  assert.throws(() => new FileStore(dir, { lockTimeout: 0 }), TypeError);
+  assert.throws(() => new FileStore(dir, { lockTimeout: Infinity }), TypeError);
+  assert.throws(
+    () => new FileStore(dir, { now: 5 as unknown as () => number }),
+    TypeError,
+  );
+  assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound);
+});
+
+Deno.test("FileStore: a lock held past lockTimeout fails neither a read nor a sweep", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0, lockTimeout: 0.1 });
+    const [corrupt, expired] = [newKey(), newKey()];
+    await Deno.writeTextFile(`${dir}/${corrupt}`, "{");
+    await store.set(expired, record(Date.now() - 1), { version: null });
+    const locks = [
+      await holdLock(`${dir}/${corrupt}.lock`),
+      await holdLock(`${dir}/${expired}.lock`),
+    ];
+    try {
+      assert.equal(await store.get(corrupt), null);
+      assert.equal(await store.clearExpired(), 0);
+    } finally {
+      for (const lock of locks) lock.close();
+    }
+    // Left for the next sweep.
+    assert.equal(await store.clearExpired(), 2);
+    assert.deepEqual(
+      (await names(dir)).filter((name) => !name.endsWith(".lock")),
+      [],
+    );
+  });
+});
