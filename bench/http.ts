@@ -8,9 +8,7 @@
  * ratios, req/s for reference, the store writes during /read, and server
  * memory while 100k+ sessions are created against a bounded MemoryStore.
  *
- *   deno run -A bench/http.ts [--rounds 3] [--duration 2] [--warmup 1]
- *     [--connections 50] [--pool 200] [--variants a,b] [--no-memory]
- *     [--sessions 100000] [--json out.json] [--tag T]
+ * Run it with `deno task bench` (see `run.ts` for the flags).
  *
  * Every child process is stopped before it returns, on error too, and on
  * Ctrl-C.
@@ -18,7 +16,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { type Route, type Variant, variants } from "./variants.ts";
 
 const benchDir = new URL("./", import.meta.url);
@@ -37,6 +34,8 @@ export interface HarnessOptions {
   /** Sessions created per variant, sent round-robin. */
   pool: number;
   variants: string[];
+  /** Measure bare again after this many variants (and at the end). */
+  bareEvery: number;
   /** Run the memory-flatness check. */
   memory: boolean;
   /** Distinct sessions to create in the memory check. */
@@ -58,10 +57,12 @@ export interface WrkResult {
   socket: number;
   p50_us: number;
   p99_us: number;
-  /** Server CPU time (all threads) per request, in µs; null off Linux. */
+  /** Server CPU time (all threads) per request, in µs. */
   cpu_us: number | null;
   /** Server CPU time over wall time: near 1 when the server was the bottleneck. */
   busy: number | null;
+  /** Store calls during the run, for the variants that count them. */
+  store?: { gets: number; sets: number; deletes: number };
 }
 
 /** Median and range of a series. */
@@ -100,13 +101,20 @@ export interface Comparison {
   cpuRatio: Spread | null;
 }
 
-/** Store calls counted during the /read runs of one variant. */
+/**
+ * Store calls counted (a wrapper around the store, read over /stats) during
+ * the /read runs of one variant.
+ */
 export interface WriteCount {
   variant: string;
+  /** /read runs counted. */
+  runs: number;
   reads: number;
   gets: number;
   sets: number;
   deletes: number;
+  /** The most sets in one run. */
+  maxSetsPerRun: number;
 }
 
 /** One point of the memory-flatness check. */
@@ -121,6 +129,8 @@ export interface MemoryPoint {
 /** A target from the issue, met or not. */
 export interface Target {
   name: string;
+  /** ">=": value at least goal; "<=": at most. */
+  compare?: ">=" | "<=";
   /** On req/s ratios, the issue's measure. */
   value: number;
   /** On server CPU per request. */
@@ -195,31 +205,10 @@ function killAll(): void {
 interface Server {
   variant: string;
   base: string;
+  /** The second listener, for /stats. */
+  control: string;
   pid: number;
   stop(): Promise<void>;
-}
-
-/**
- * The CPU time a process's threads have run, in ns, from Linux's
- * `/proc/PID/task/TID/schedstat`; null where there is no such file.
- */
-async function cpuNs(pid: number): Promise<number | null> {
-  try {
-    let total = 0;
-    for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-      try {
-        const text = await Deno.readTextFile(
-          `/proc/${pid}/task/${task.name}/schedstat`,
-        );
-        total += Number(text.split(" ")[0]);
-      } catch {
-        // The thread ended meanwhile.
-      }
-    }
-    return total;
-  } catch {
-    return null;
-  }
 }
 
 async function startServer(
@@ -277,7 +266,7 @@ async function startServer(
   }
   clearTimeout(deadline);
   const match = output.match(
-    /Listening on (http:\/\/127\.0\.0\.1:\d+)\/ pid (\d+)/,
+    /Listening on (http:\/\/127\.0\.0\.1:\d+)\/ control (http:\/\/127\.0\.0\.1:\d+)\/ pid (\d+)/,
   );
   if (match === null) throw new Error(`server ${variant} said: ${output}`);
   // Keep draining stdout so the server never blocks on a full pipe.
@@ -287,7 +276,8 @@ async function startServer(
   return {
     variant,
     base: match[1],
-    pid: Number(match[2]),
+    control: match[2],
+    pid: Number(match[3]),
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -342,9 +332,9 @@ async function wrk(
   }).spawn();
   live.add(child);
   const timer = setTimeout(() => child.kill("SIGKILL"), (seconds + 20) * 1000);
-  const cpuBefore = await cpuNs(server.pid);
+  const before = await getJson(`${server.control}/stats`);
   const { stdout, stderr, success } = await child.output();
-  const cpuAfter = await cpuNs(server.pid);
+  const after = await getJson(`${server.control}/stats`);
   clearTimeout(timer);
   live.delete(child);
   const text = new TextDecoder().decode(stdout);
@@ -357,9 +347,8 @@ async function wrk(
     );
   }
   const raw = JSON.parse(line);
-  const cpu = cpuBefore === null || cpuAfter === null
-    ? null
-    : cpuAfter - cpuBefore;
+  // process.cpuUsage() in the server, µs; the two /stats requests are noise.
+  const cpu = after.cpuUs - before.cpuUs;
   return {
     requests: raw.requests,
     duration_us: raw.duration_us,
@@ -368,8 +357,17 @@ async function wrk(
     socket: raw.connect + raw.read + raw.write + raw.timeout,
     p50_us: raw.p50_us,
     p99_us: raw.p99_us,
-    cpu_us: cpu === null ? null : cpu / 1000 / raw.requests,
-    busy: cpu === null ? null : cpu / 1000 / raw.duration_us,
+    cpu_us: cpu / raw.requests,
+    busy: cpu / raw.duration_us,
+    ...("sets" in after
+      ? {
+        store: {
+          gets: after.gets - before.gets,
+          sets: after.sets - before.sets,
+          deletes: after.deletes - before.deletes,
+        },
+      }
+      : {}),
   };
 }
 
@@ -411,6 +409,14 @@ function spread(values: number[]): Spread {
   return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
+async function osRelease(): Promise<string> {
+  try {
+    return (await Deno.readTextFile("/proc/sys/kernel/osrelease")).trim();
+  } catch {
+    return "";
+  }
+}
+
 async function machine(wrkVersion: string): Promise<Record<string, string>> {
   let cpu = "unknown";
   try {
@@ -422,7 +428,7 @@ async function machine(wrkVersion: string): Promise<Record<string, string>> {
   return {
     cpu,
     cores: String(navigator.hardwareConcurrency),
-    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    os: `${Deno.build.os} ${await osRelease()}`,
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     wrk: wrkVersion,
@@ -456,11 +462,19 @@ export async function runHarness(
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    for (const variant of chosen) {
-      const server = await startServer(variant.name, options, pinned, dir);
-      servers.set(variant.name, server);
-      pids.push(server.pid);
+    // Started together; every one is stopped in `finally`, even if another
+    // failed to start.
+    const launched = await Promise.allSettled(
+      chosen.map((variant) => startServer(variant.name, options, pinned, dir)),
+    );
+    for (const result of launched) {
+      if (result.status === "fulfilled") {
+        servers.set(result.value.variant, result.value);
+        pids.push(result.value.pid);
+      }
     }
+    const failed = launched.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     log(`servers: ${[...servers.keys()].join(", ")}`);
 
     const cookieFiles = new Map<string, string>();
@@ -517,27 +531,36 @@ export async function runHarness(
       await measureBare();
       for (let i = 0; i < order.length; i++) {
         const variant = order[i];
-        const server = servers.get(variant.name)!;
         for (const route of variant.routes) {
-          const before = route === "/read"
-            ? await getJson(`${server.base}/stats`)
-            : null;
           const result = await measure(variant.name, route, options.duration);
-          if (before !== null && "sets" in before) {
-            const after = await getJson(`${server.base}/stats`);
-            const count = writes.get(variant.name) ??
-              { variant: variant.name, reads: 0, gets: 0, sets: 0, deletes: 0 };
+          if (route === "/read" && result.store !== undefined) {
+            const count = writes.get(variant.name) ?? {
+              variant: variant.name,
+              runs: 0,
+              reads: 0,
+              gets: 0,
+              sets: 0,
+              deletes: 0,
+              maxSetsPerRun: 0,
+            };
+            count.runs++;
             count.reads += result.requests;
-            count.gets += after.gets - before.gets;
-            count.sets += after.sets - before.sets;
-            count.deletes += after.deletes - before.deletes;
+            count.gets += result.store.gets;
+            count.sets += result.store.sets;
+            count.deletes += result.store.deletes;
+            count.maxSetsPerRun = Math.max(
+              count.maxSetsPerRun,
+              result.store.sets,
+            );
             writes.set(variant.name, count);
           }
           const key = `${variant.name} ${route}`;
           push(runs, key, result);
           pending.push({ key, result, after: bareRuns.length - 1 });
         }
-        if (i % 2 === 1 || i === order.length - 1) await measureBare();
+        if ((i + 1) % options.bareEvery === 0 || i === order.length - 1) {
+          await measureBare();
+        }
       }
       // Each run against the mean of the two bare runs that bracket it.
       for (const { key, result, after } of pending) {
@@ -650,13 +673,50 @@ export async function runHarness(
         );
       }
     }
+    // With touchInterval 60 s, a run (under 60 s) may touch each session of
+    // the pool at most once; any write beyond that is a write between
+    // touches.
     for (const count of writes.values()) {
       targets.push({
-        name: `${count.variant}: store writes during /read`,
-        value: count.sets,
+        name:
+          `${count.variant}: most store writes in one /read run (at most one touch per session: pool ${options.pool})`,
+        value: count.maxSetsPerRun,
         cpuValue: null,
-        goal: 0,
-        met: count.sets === 0,
+        goal: options.pool,
+        compare: "<=",
+        met: count.maxSetsPerRun <= options.pool,
+      });
+    }
+
+    // Flat memory: from the first point past 100k sessions to the last.
+    const past = memory.find((p) => p.created >= 100_000);
+    const last = memory.at(-1);
+    if (past !== undefined && last !== undefined && last !== past) {
+      targets.push({
+        name:
+          `memory flat: heap used after GC, ${last.created} sessions vs ${past.created} (ratio)`,
+        value: last.heapUsedMiB / past.heapUsedMiB,
+        cpuValue: null,
+        goal: 1.1,
+        compare: "<=",
+        met: last.heapUsedMiB / past.heapUsedMiB <= 1.1,
+      });
+      targets.push({
+        name:
+          `memory flat: RSS, ${last.created} sessions vs ${past.created} (ratio)`,
+        value: last.rssMiB / past.rssMiB,
+        cpuValue: null,
+        goal: 1.1,
+        compare: "<=",
+        met: last.rssMiB / past.rssMiB <= 1.1,
+      });
+      targets.push({
+        name: `memory flat: store size stays at maxSessions (10000)`,
+        value: Math.max(...memory.map((p) => p.size)),
+        cpuValue: null,
+        goal: 10_000,
+        compare: "<=",
+        met: memory.every((p) => p.size <= 10_000),
       });
     }
 
@@ -669,6 +729,7 @@ export async function runHarness(
         connections: options.connections,
         pool: options.pool,
         variants: chosen.map((v) => v.name),
+        bareEvery: options.bareEvery,
         memory: options.memory,
         sessions: options.sessions,
         tag: options.tag,
@@ -712,7 +773,7 @@ async function memoryCheck(
   const started = performance.now();
   try {
     const point = async () => {
-      const stats = await getJson(`${server.base}/stats?gc`);
+      const stats = await getJson(`${server.control}/stats?gc`);
       points.push({
         seconds: Math.round((performance.now() - started) / 100) / 10,
         created: stats.created,
@@ -723,9 +784,14 @@ async function memoryCheck(
       return stats.created;
     };
     let created = await point();
-    // Bounded: at most 30 chunks of `duration` seconds.
-    for (let chunk = 0; created < options.sessions && chunk < 30; chunk++) {
-      await wrk(server, "/write", options.duration, options, pinned);
+    // One-second chunks until `sessions` were created, and at least two;
+    // bounded at 60 chunks.
+    for (
+      let chunk = 0;
+      (created < options.sessions || chunk < 2) && chunk < 60;
+      chunk++
+    ) {
+      await wrk(server, "/write", 1, options, pinned);
       created = await point();
     }
   } finally {
@@ -753,8 +819,8 @@ export function toMarkdown(results: HarnessResults): string {
       results.pinned ? "server on core 0, wrk on core 1" : "unpinned"
     }; ${Math.round(results.seconds)} s in all.`,
     "",
-    "| variant | route | req/s ratio to bare | min–max | CPU ratio to bare | min–max | req/s | req/s min–max | server CPU µs/req | server busy |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| variant | route | req/s ratio to bare | min–max | CPU ratio to bare | min–max | req/s | req/s min–max | server CPU µs/req | server busy | errors |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const r of results.results) {
     lines.push(
@@ -762,7 +828,9 @@ export function toMarkdown(results: HarnessResults): string {
         med(r.cpuRatio)
       } | ${range(r.cpuRatio)} | ${Math.round(r.rps.median)} | ${
         Math.round(r.rps.min)
-      }–${Math.round(r.rps.max)} | ${med(r.cpuUs)} | ${med(r.busy)} |`,
+      }–${Math.round(r.rps.max)} | ${med(r.cpuUs)} | ${med(r.busy)} | ${
+        r.runs.reduce((sum, run) => sum + run.status + run.socket, 0)
+      } |`,
     );
   }
   if (results.comparisons.length > 0) {
@@ -782,12 +850,12 @@ export function toMarkdown(results: HarnessResults): string {
   if (results.writes.length > 0) {
     lines.push(
       "",
-      "| store (idleTimeout 1800 s, touchInterval 60 s) | /read requests | store gets | store sets | store deletes |",
-      "| --- | ---: | ---: | ---: | ---: |",
+      "| store (idleTimeout 1800 s, touchInterval 60 s) | /read runs | /read requests | store gets | store sets | most sets in one run | store deletes |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const w of results.writes) {
       lines.push(
-        `| ${w.variant} | ${w.reads} | ${w.gets} | ${w.sets} | ${w.deletes} |`,
+        `| ${w.variant} | ${w.runs} | ${w.reads} | ${w.gets} | ${w.sets} | ${w.maxSetsPerRun} | ${w.deletes} |`,
       );
     }
   }
@@ -811,53 +879,13 @@ export function toMarkdown(results: HarnessResults): string {
     );
     for (const t of results.targets) {
       lines.push(
-        `| ${t.name} | ${fixed(t.value)} | ${
-          t.cpuValue === null ? "–" : fixed(t.cpuValue)
-        } | ${t.goal} | ${t.met ? "yes" : "**no**"} |`,
+        `| ${t.name} | ${
+          Number.isInteger(t.value) ? t.value : fixed(t.value)
+        } | ${t.cpuValue === null ? "–" : fixed(t.cpuValue)} | ${
+          t.compare === "<=" ? `≤ ${t.goal}` : `≥ ${t.goal}`
+        } | ${t.met ? "yes" : "**no**"} |`,
       );
     }
   }
   return lines.join("\n");
-}
-
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      rounds: { type: "string", default: "3" },
-      duration: { type: "string", default: "2" },
-      warmup: { type: "string", default: "1" },
-      connections: { type: "string", default: "50" },
-      pool: { type: "string", default: "200" },
-      variants: { type: "string" },
-      "no-memory": { type: "boolean", default: false },
-      sessions: { type: "string", default: "100000" },
-      json: { type: "string" },
-      tag: { type: "string" },
-    },
-  });
-  const whole = (name: string, value: string, min: number) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) {
-      throw new TypeError(`--${name} must be a whole number >= ${min}`);
-    }
-    return n;
-  };
-  const results = await runHarness({
-    rounds: whole("rounds", values.rounds, 1),
-    duration: whole("duration", values.duration, 1),
-    warmup: whole("warmup", values.warmup, 0),
-    connections: whole("connections", values.connections, 1),
-    pool: whole("pool", values.pool, 1),
-    variants: values.variants?.split(",") ??
-      variants.map((v) => v.name),
-    memory: !values["no-memory"],
-    sessions: whole("sessions", values.sessions, 1),
-    tag: values.tag ?? `session-bench-${Deno.pid}`,
-    log: (line) => console.error(line),
-  });
-  if (values.json !== undefined) {
-    await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2));
-  }
-  console.log(toMarkdown(results));
 }

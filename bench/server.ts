@@ -1,14 +1,20 @@
 /**
  * One benchmark server: `deno run bench/server.ts --variant NAME`. Prints
- * `Listening on http://127.0.0.1:PORT/` once it accepts connections. Every
- * variant answers the same routes:
+ * `Listening on http://127.0.0.1:PORT/ control http://127.0.0.1:PORT2/ pid
+ * PID` once it accepts connections. Every variant answers the same routes on
+ * PORT:
  *
  *   GET /bare    no session touched
  *   GET /read    reads "n" from the session; 409 when the cookie found none
  *   GET /write   sets "n" to a new value every request (creates a session
  *                when the request has no valid cookie)
- *   GET /stats   store call counts and memory, as JSON (`?gc` collects first
- *                when run with `--v8-flags=--expose-gc`)
+ *
+ * and on PORT2, a second listener in the same process that leaves the
+ * measured handler as it is (bare Deno.serve stays bare):
+ *
+ *   GET /stats   the process's CPU time (user + system, all threads), store
+ *                call counts, sessions created, memory, as JSON; `?gc`
+ *                collects garbage first (with `--v8-flags=--expose-gc`)
  *
  * A 409 on /read counts as an error in wrk's report, so a run in which any
  * cookie failed to find its session is caught by the harness.
@@ -16,8 +22,15 @@
  * @module
  */
 
+import process from "node:process";
 import { parseArgs } from "node:util";
-import { getSession, MemoryStore, withSession } from "../mod.ts";
+import {
+  FileStore,
+  getSession,
+  KvStore,
+  MemoryStore,
+  withSession,
+} from "../mod.ts";
 import type {
   SessionOptions,
   SessionRecord,
@@ -28,7 +41,7 @@ import type {
 import type { Session as HonoSession } from "hono-sessions";
 import { variantNames } from "./variants.ts";
 
-/** Counts the calls that reach a store, for the harness's /stats. */
+/** Counts the calls that reach a store, for the control /stats. */
 export class CountingStore implements SessionStore {
   gets = 0;
   sets = 0;
@@ -64,28 +77,40 @@ const text = (body: string, status = 200) => new Response(body, { status });
 let counter = 0;
 let created = 0;
 
+/** The control listener's answer: see the module documentation. */
 function stats(url: string, counts: Record<string, number>): Response {
   if (url.includes("?gc")) {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
   }
   const memory = Deno.memoryUsage();
+  const cpu = process.cpuUsage();
   return Response.json({
     ...counts,
     created,
+    cpuUs: cpu.user + cpu.system,
     rss: memory.rss,
     heapUsed: memory.heapUsed,
     heapTotal: memory.heapTotal,
   });
 }
 
-/** Our library over a store, with the idle timeout the targets speak of. */
+/** A variant: the measured handler and its counts for /stats. */
+interface Served {
+  handler: Deno.ServeHandler;
+  counts(): Record<string, number>;
+}
+
+/**
+ * Our library over a store (counted), with the idle timeout the targets speak
+ * of: 30 minutes, refreshed at most once a minute.
+ */
 function ours(
-  store: SessionStore,
-  counts: () => Record<string, number>,
+  store: CountingStore,
+  size: () => number | undefined,
   extra: SessionOptions = {},
-): Deno.ServeHandler {
-  return withSession(async (req) => {
+): Served {
+  const handler = withSession(async (req) => {
     const path = pathOf(req.url);
     if (path === "/read") {
       const session = await getSession<{ n: number; user: string }>(req);
@@ -100,9 +125,18 @@ function ours(
       if (!session.has("user")) session.set("user", `user-${n}`);
       return text(`n=${n}`);
     }
-    if (path === "/stats") return stats(req.url, counts());
     return text("ok");
   }, { store, idleTimeout: 1800, touchInterval: 60, ...extra });
+  const counts = () => {
+    const n = size();
+    return {
+      gets: store.gets,
+      sets: store.sets,
+      deletes: store.deletes,
+      ...(n === undefined ? {} : { size: n }),
+    };
+  };
+  return { handler, counts };
 }
 
 /**
@@ -110,7 +144,7 @@ function ours(
  * lookup, JSON.parse; on write JSON.stringify, Map set and a Set-Cookie; an
  * unsigned random id. No expiry, no bound, no digest, no concurrency control.
  */
-function floor(): Deno.ServeHandler {
+function floor(): Served {
   const sessions = new Map<string, string>();
   const sidOf = (req: Request): string | null => {
     const header = req.headers.get("cookie");
@@ -123,7 +157,7 @@ function floor(): Deno.ServeHandler {
     }
     return null;
   };
-  return (req) => {
+  const handler: Deno.ServeHandler = (req) => {
     const path = pathOf(req.url);
     if (path === "/read") {
       const sid = sidOf(req);
@@ -150,13 +184,13 @@ function floor(): Deno.ServeHandler {
         },
       });
     }
-    if (path === "/stats") return stats(req.url, { size: sessions.size });
     return text("ok");
   };
+  return { handler, counts: () => ({ size: sessions.size }) };
 }
 
 /** Hono with hono-sessions from npm and its MemoryStore. */
-async function hono(encryptionKey?: string): Promise<Deno.ServeHandler> {
+async function hono(encryptionKey?: string): Promise<Served> {
   const { Hono } = await import("hono");
   const { sessionMiddleware, MemoryStore: HonoMemoryStore } = await import(
     "hono-sessions"
@@ -187,18 +221,23 @@ async function hono(encryptionKey?: string): Promise<Deno.ServeHandler> {
     if (session.get("user") === null) session.set("user", `user-${n}`);
     return c.text(`n=${n}`);
   });
-  app.get("/stats", (c) => stats(c.req.url, {}));
-  return app.fetch;
+  return { handler: app.fetch, counts: () => ({}) };
+}
+
+function required(flags: Record<string, string | undefined>, name: string) {
+  const value = flags[name];
+  if (value === undefined) throw new Error(`--${name} is required`);
+  return value;
 }
 
 /** The handler of a variant; see `variants.ts`. */
 async function handlerFor(
   variant: string,
   flags: { "max-sessions"?: string; "kv-path"?: string; "file-dir"?: string },
-): Promise<Deno.ServeHandler> {
+): Promise<Served> {
   switch (variant) {
     case "bare":
-      return () => new Response("ok");
+      return { handler: () => new Response("ok"), counts: () => ({}) };
     case "floor":
       return floor();
     case "memory":
@@ -206,14 +245,22 @@ async function handlerFor(
       const store = new MemoryStore({
         maxSessions: Number(flags["max-sessions"] ?? 100_000),
       });
-      const counts = () => ({ size: store.size });
       return ours(
-        store,
-        counts,
+        new CountingStore(store),
+        () => store.size,
         variant === "memory-secrets"
           ? { secrets: ["bench-secret-0123456789abcdef0123456789abcdef"] }
           : {},
       );
+    }
+    case "kv": {
+      const kv = await Deno.openKv(required(flags, "kv-path"));
+      const store = new KvStore(kv, { prefix: ["sessions"] });
+      return ours(new CountingStore(store), () => undefined);
+    }
+    case "file": {
+      const store = new FileStore(required(flags, "file-dir"));
+      return ours(new CountingStore(store), () => undefined);
     }
     case "hono-sessions":
       return await hono();
@@ -239,17 +286,25 @@ if (import.meta.main) {
       tag: { type: "string" },
     },
   });
-  const handler = await handlerFor(flags.variant, flags);
+  const { handler, counts } = await handlerFor(flags.variant, flags);
+  const control = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => stats(req.url, counts()),
+  );
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: Number(flags.port),
     onListen: ({ port }) => {
-      console.log(`Listening on http://127.0.0.1:${port}/ pid ${Deno.pid}`);
+      console.log(
+        `Listening on http://127.0.0.1:${port}/ control http://127.0.0.1:${control.addr.port}/ pid ${Deno.pid}`,
+      );
     },
   }, handler);
   // A graceful stop on SIGTERM, so that `--cpu-prof` writes its profile.
   Deno.addSignalListener("SIGTERM", () => {
-    server.shutdown().then(() => Deno.exit(0));
+    Promise.all([server.shutdown(), control.shutdown()]).then(() =>
+      Deno.exit(0)
+    );
   });
   await server.finished;
 }

@@ -37,6 +37,16 @@ export const variants: readonly Variant[] = [
     routes: ALL,
   },
   {
+    name: "kv",
+    description: "@denokit/session, KvStore on a SQLite file",
+    routes: ALL,
+  },
+  {
+    name: "file",
+    description: "@denokit/session, FileStore in a directory",
+    routes: ALL,
+  },
+  {
     name: "hono-sessions",
     description: "Hono + hono-sessions, its MemoryStore, no encryption key",
     routes: ALL,
