@@ -6,7 +6,13 @@
  */
 
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { getSession, MemoryStore, withSession } from "../mod.ts";
+import {
+  FileStore,
+  getSession,
+  KvStore,
+  MemoryStore,
+  withSession,
+} from "../mod.ts";
 import type { SessionRecord, SessionStore } from "../mod.ts";
 import { getCookieValues, serializeCookie } from "../src/cookie.ts";
 import { generateId, Signer, storeKey } from "../src/id.ts";
@@ -197,37 +203,44 @@ for (
   });
 }
 
-// One load + save round trip per store.
+// One load + save round trip per store: get, change, conditional set.
 
-function storeBench(name: string, create: () => Promise<SessionStore>) {
+const benchDir = await Deno.makeTempDir({ prefix: "session_micro_bench_" });
+const kv = await Deno.openKv(`${benchDir}/bench.kv`);
+const stores: [string, SessionStore & { close?(): unknown }][] = [
+  ["MemoryStore", new MemoryStore({ sweepInterval: 0 })],
+  ["KvStore (SQLite file)", new KvStore(kv)],
+  ["FileStore", new FileStore(`${benchDir}/sessions`, { sweepInterval: 0 })],
+];
+globalThis.addEventListener("unload", () => {
+  for (const [, store] of stores) store.close?.();
+  kv.close();
+  Deno.removeSync(benchDir, { recursive: true });
+});
+
+for (const [name, store] of stores) {
   const key = storeKey(generateId());
-  let store: SessionStore | undefined;
-  let version: string | null = null;
-  Deno.bench(`store: ${name} get + set`, { group: "store" }, async (b) => {
-    store ??= await create();
-    version ??= await store.set(key, {
-      data: sessionOf(200),
-      createdAt: Date.now(),
-      lastActiveAt: Date.now(),
-      absoluteExpiresAt: Date.now() + 3_600_000,
-      expiresAt: Date.now() + 3_600_000,
-      browserSession: false,
-    }, { version: null });
-    b.start();
+  const now = Date.now();
+  await store.set(key, {
+    data: sessionOf(200),
+    createdAt: now,
+    lastActiveAt: now,
+    absoluteExpiresAt: now + 3_600_000,
+    expiresAt: now + 3_600_000,
+    browserSession: false,
+  }, { version: null });
+  Deno.bench(`store: ${name} get + set`, { group: "store" }, async () => {
     const stored = await store.get(key);
     stored!.record.data.n = Math.random();
-    version = await store.set(key, stored!.record, {
+    const version = await store.set(key, stored!.record, {
       version: stored!.version,
     });
-    b.end();
     if (version === null) throw new Error("lost a race with itself");
   });
+  Deno.bench(`store: ${name} get`, { group: "store" }, async () => {
+    if (await store.get(key) === null) throw new Error("gone");
+  });
 }
-
-storeBench(
-  "MemoryStore",
-  () => Promise.resolve(new MemoryStore({ sweepInterval: 0 })),
-);
 
 // A whole request through the middleware, in process (no HTTP): what the
 // library adds to a handler.
