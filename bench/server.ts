@@ -12,8 +12,7 @@
  * and on PORT2, a second listener in the same process that leaves the
  * measured handler as it is (bare Deno.serve stays bare):
  *
- *   GET /stats   the process's CPU time (user + system, all threads), store
- *                call counts, sessions created, memory, as JSON; `?gc`
+ *   GET /stats   store call counts, sessions created, memory, as JSON; `?gc`
  *                collects garbage first (with `--v8-flags=--expose-gc`)
  *
  * A 409 on /read counts as an error in wrk's report, so a run in which any
@@ -22,7 +21,6 @@
  * @module
  */
 
-import process from "node:process";
 import { parseArgs } from "node:util";
 import {
   FileStore,
@@ -84,11 +82,9 @@ function stats(url: string, counts: Record<string, number>): Response {
     gc?.();
   }
   const memory = Deno.memoryUsage();
-  const cpu = process.cpuUsage();
   return Response.json({
     ...counts,
     created,
-    cpuUs: cpu.user + cpu.system,
     rss: memory.rss,
     heapUsed: memory.heapUsed,
     heapTotal: memory.heapTotal,
