@@ -39,12 +39,53 @@ export type SessionData = Record<string, JsonValue>;
  * instances, ...), and cycles.
  */
 export function assertJsonValue(key: string, value: unknown): void {
+  if (isJson(value, 0)) return;
   const problem = findProblem(value, key, new Set());
   if (problem !== null) {
     throw new TypeError(
       `Session value for key ${JSON.stringify(key)} is not JSON: ${problem}`,
     );
   }
+}
+
+/** Nesting past which {@linkcode isJson} leaves the value to the full check. */
+const MAX_FAST_DEPTH = 64;
+
+/**
+ * The common case, fast: true when `value` is JSON, building no path strings
+ * and keeping no set of ancestors (a cycle only makes it deeper than
+ * {@linkcode MAX_FAST_DEPTH}). False when it is not JSON, or too deep to tell
+ * here: {@linkcode findProblem} then says which, and where.
+ */
+function isJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth === MAX_FAST_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value) || !isJson(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  if (Object.getOwnPropertySymbols(value).length > 0) return false;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  for (let i = 0; i < keys.length; i++) {
+    if (!isJson(record[keys[i]], depth + 1)) return false;
+  }
+  return true;
 }
 
 function findProblem(

@@ -100,6 +100,26 @@ Deno.test("assertJsonValue names the path to the bad part", () => {
   assert.throws(() => assertJsonValue("n", NaN), /n is NaN/);
 });
 
+Deno.test("assertJsonValue at any depth: deep values pass, deep problems and cycles are named", () => {
+  const nest = (depth: number, leaf: unknown) => {
+    let value = leaf;
+    for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { a: value };
+    return value;
+  };
+  for (const depth of [63, 64, 65, 200]) {
+    assertJsonValue("deep", nest(depth, "ok"));
+    assert.throws(
+      () => assertJsonValue("deep", nest(depth, undefined)),
+      /deep(\.a|\[0\])+ is undefined/,
+    );
+  }
+  const ring: Record<string, unknown> = {};
+  let at = ring;
+  for (let i = 0; i < 100; i++) at = (at.next = {}) as Record<string, unknown>;
+  at.next = ring;
+  assert.throws(() => assertJsonValue("ring", ring), /a cycle/);
+});
+
 Deno.test("set accepts every JSON value, including shared (non-cyclic) references and null prototypes", async () => {
   const shared = { x: 1 };
   const bare = Object.create(null);
