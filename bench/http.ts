@@ -654,6 +654,11 @@ export async function runHarness(
           `floor ${route}`,
         );
         compare(
+          `${ours} ${route} / floor-headers ${route}`,
+          `${ours} ${route}`,
+          `floor-headers ${route}`,
+        );
+        compare(
           `${ours} ${route} / hono-sessions ${route}`,
           `${ours} ${route}`,
           `hono-sessions ${route}`,

@@ -139,8 +139,10 @@ function ours(
  * The floor: what any server-side session costs at least. Cookie parse, Map
  * lookup, JSON.parse; on write JSON.stringify, Map set and a Set-Cookie; an
  * unsigned random id. No expiry, no bound, no digest, no concurrency control.
+ * With `headers`, it also sends what our middleware must: `Vary: Cookie`,
+ * and a cookie with Max-Age and Expires, added to the handler's response.
  */
-function floor(): Served {
+function floor(headers = false): Served {
   const sessions = new Map<string, string>();
   const sidOf = (req: Request): string | null => {
     const header = req.headers.get("cookie");
@@ -160,7 +162,9 @@ function floor(): Served {
       const stored = sid === null ? undefined : sessions.get(sid);
       if (stored === undefined) return text("no session", 409);
       const data = JSON.parse(stored) as { n: number };
-      return text(`n=${data.n}`);
+      const response = text(`n=${data.n}`);
+      if (headers) response.headers.set("vary", "Cookie");
+      return response;
     }
     if (path === "/write") {
       let sid = sidOf(req);
@@ -174,6 +178,18 @@ function floor(): Served {
       data.n = n;
       data.user ??= `user-${n}`;
       sessions.set(sid!, JSON.stringify(data));
+      if (headers) {
+        // What our middleware sends: Vary, and a cookie with Max-Age and
+        // Expires, both added to the handler's response.
+        const response = text(`n=${n}`);
+        const expires = new Date(Date.now() + 1_209_600_000).toUTCString();
+        response.headers.set("vary", "Cookie");
+        response.headers.append(
+          "set-cookie",
+          `sid=${sid}; Path=/; Max-Age=1209600; Expires=${expires}; HttpOnly; SameSite=Lax`,
+        );
+        return response;
+      }
       return new Response(`n=${n}`, {
         headers: {
           "set-cookie": `sid=${sid}; Path=/; HttpOnly; SameSite=Lax`,
@@ -236,6 +252,8 @@ async function handlerFor(
       return { handler: () => new Response("ok"), counts: () => ({}) };
     case "floor":
       return floor();
+    case "floor-headers":
+      return floor(true);
     case "memory":
     case "memory-secrets": {
       const store = new MemoryStore({

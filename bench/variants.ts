@@ -27,6 +27,12 @@ export const variants: readonly Variant[] = [
     routes: ALL,
   },
   {
+    name: "floor-headers",
+    description:
+      "the floor plus the headers our middleware sends (Vary: Cookie; Set-Cookie with Max-Age and Expires)",
+    routes: ["/read", "/write"],
+  },
+  {
     name: "memory",
     description: "@denokit/session, MemoryStore",
     routes: ALL,
