@@ -437,29 +437,48 @@ function spread(values: number[]): Spread {
   return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
-async function osRelease(): Promise<string> {
+/** The output of a command, trimmed; "" if it fails (not Linux, missing). */
+async function run(command: string, ...args: string[]): Promise<string> {
   try {
-    return (await Deno.readTextFile("/proc/sys/kernel/osrelease")).trim();
+    const { stdout, success } = await new Deno.Command(command, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : "";
   } catch {
     return "";
   }
 }
 
-async function machine(wrkVersion: string): Promise<Record<string, string>> {
-  let cpu = "unknown";
-  try {
-    const info = await Deno.readTextFile("/proc/cpuinfo");
-    cpu = info.match(/model name\s*:\s*(.*)/)?.[1] ?? cpu;
-  } catch {
-    // Not Linux.
-  }
+/**
+ * What the numbers were measured on. Read through child processes: Deno asks
+ * for --allow-all to read /proc.
+ */
+async function machine(
+  wrkVersion: string,
+  dir: string,
+): Promise<Record<string, string>> {
+  const cpuinfo = await run("cat", "/proc/cpuinfo");
   return {
-    cpu,
+    cpu: cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown",
     cores: String(navigator.hardwareConcurrency),
-    os: `${Deno.build.os} ${await osRelease()}`,
+    memory:
+      (await run("cat", "/proc/meminfo")).match(/MemTotal:\s*(.*)/)?.[1] ??
+        "unknown",
+    os: `${Deno.build.os} ${await run("uname", "-r")}`,
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     wrk: wrkVersion,
+    "kv and file stores on": await run(
+      "findmnt",
+      "-n",
+      "-o",
+      "FSTYPE,SOURCE",
+      "-T",
+      dir,
+    ),
   };
 }
 
@@ -754,7 +773,7 @@ export async function runHarness(
     }
 
     return {
-      machine: { ...(await machine(wrkVersion)) },
+      machine: await machine(wrkVersion, dir),
       options: {
         rounds: options.rounds,
         duration: options.duration,
@@ -851,6 +870,9 @@ export function toMarkdown(results: HarnessResults): string {
     `${options.rounds} rounds × ${options.duration} s per run, warm-up ${options.warmup} s discarded, ${options.connections} connections, ${options.pool} sessions per variant, ${
       results.pinned ? "server on core 0, wrk on core 1" : "unpinned"
     }; ${Math.round(results.seconds)} s in all.`,
+    "",
+    Object.entries(results.machine).map(([k, v]) => `${k}: ${v}`).join("; ") +
+      ".",
     "",
     "| variant | route | req/s ratio to bare | min–max | CPU ratio to bare | min–max | req/s | req/s min–max | server CPU µs/req | server busy | errors |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
