@@ -77,8 +77,9 @@ export async function app(req: Request): Promise<Response> {
       return Response.json(Object.fromEntries(session.entries()));
     }
     case "POST /login": {
-      const form = await req.formData();
-      const username = String(form.get("username") ?? "").trim();
+      // A body that is not a form counts as a missing username.
+      const form = await req.formData().catch(() => null);
+      const username = String(form?.get("username") ?? "").trim();
       if (username === "") {
         return new Response("username is required\n", { status: 400 });
       }
@@ -105,7 +106,7 @@ export async function app(req: Request): Promise<Response> {
         : `<p>Logged in as <b>${escapeHtml(user)}</b> since ${
           session.get("loginAt")
         }.</p>
-<p>Session expires at ${expires} unless you come back before (each visit counts with --idle).</p>
+<p>Session expires at ${expires} (started with --idle, each visit moves this later, up to the --absolute limit).</p>
 <form method="post" action="/logout"><button>Log out</button></form>`;
       return new Response(
         `<!doctype html><title>@denokit/session</title>${body}\n`,

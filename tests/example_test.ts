@@ -61,6 +61,23 @@ Deno.test("the example's login page: login rotates the id, logout clears the coo
   assert.match(after, /Not logged in/);
 });
 
+Deno.test("the example's login answers 400, not 500, without a username or a form", async () => {
+  await using server = await startExample({ args: ["--store", "memory"] });
+  for (
+    const init of [{}, { body: new URLSearchParams({ username: " " }) }, {
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    }]
+  ) {
+    const response = await fetch(`${server.url}/login`, {
+      method: "POST",
+      ...init,
+    });
+    assert.equal(response.status, 400);
+    assert.equal(await response.text(), "username is required\n");
+  }
+});
+
 Deno.test("the example's --absolute flag ends sessions", async () => {
   await using server = await startExample({ args: ["--absolute", "1"] });
   const set = await fetch(`${server.url}/set`);

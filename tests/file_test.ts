@@ -11,17 +11,12 @@ import { testSessionStore } from "../testing.ts";
 const POSIX = Deno.build.os !== "windows";
 
 Deno.test("FileStore passes the conformance suite", async (t) => {
-  const dirs = new Map<FileStore, string>();
   await testSessionStore(t, {
-    create: async () => {
-      const dir = await Deno.makeTempDir({ prefix: "file_store_" });
-      const store = new FileStore(dir);
-      dirs.set(store, dir);
-      return store;
-    },
+    create: async () =>
+      new FileStore(await Deno.makeTempDir({ prefix: "file_store_" })),
     dispose: async (store) => {
-      await (store as FileStore).close();
-      const dir = dirs.get(store as FileStore)!;
+      await store.close();
+      const dir = store.dir;
       // Every lock is released and no temporary file is left: only records.
       for await (const entry of Deno.readDir(dir)) {
         assert.match(entry.name, /^[0-9a-f]{64}$/);

@@ -13,15 +13,10 @@ import {
 const HEX_KEY = "0".repeat(64);
 
 Deno.test("KvStore passes the conformance suite on :memory:", async (t) => {
-  const open = new Map<SessionStore, Deno.Kv>();
+  // As README shows it: one database, a fresh prefix (an empty store) a step.
+  using kv = await Deno.openKv(":memory:");
   await testSessionStore(t, {
-    create: async () => {
-      const kv = await Deno.openKv(":memory:");
-      const store = new KvStore(kv);
-      open.set(store, kv);
-      return store;
-    },
-    dispose: (store) => open.get(store)!.close(),
+    create: () => new KvStore(kv, { prefix: ["test", crypto.randomUUID()] }),
   });
 });
 
