@@ -23,7 +23,8 @@
  * @module
  */
 
-export { getSession, withSession } from "./src/middleware.ts";
+export { withSession } from "./src/middleware.ts";
+export { getSession, RequestSession, SessionManager } from "./src/core.ts";
 export { Session } from "./src/session.ts";
 export type { JsonValue, SessionData } from "./src/json.ts";
 export type { CookieOptions, SessionOptions } from "./src/options.ts";

@@ -29,39 +29,10 @@ import {
   MemoryStore,
   withSession,
 } from "../mod.ts";
-import type {
-  SessionOptions,
-  SessionRecord,
-  SessionStore,
-  StoredSession,
-  WriteCondition,
-} from "../mod.ts";
+import type { SessionOptions } from "../mod.ts";
+import { CountingStore } from "../tests/helpers.ts";
 import type { Session as HonoSession } from "hono-sessions";
 import { variantNames } from "./variants.ts";
-
-/** Counts the calls that reach a store, for the control /stats. */
-export class CountingStore implements SessionStore {
-  gets = 0;
-  sets = 0;
-  deletes = 0;
-  constructor(readonly inner: SessionStore) {}
-  get(key: string): Promise<StoredSession | null> {
-    this.gets++;
-    return this.inner.get(key);
-  }
-  set(
-    key: string,
-    record: SessionRecord,
-    condition: WriteCondition,
-  ): Promise<string | null> {
-    this.sets++;
-    return this.inner.set(key, record, condition);
-  }
-  delete(key: string): Promise<void> {
-    this.deletes++;
-    return this.inner.delete(key);
-  }
-}
 
 /** The path of a request URL without parsing it as a URL. */
 function pathOf(url: string): string {

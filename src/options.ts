@@ -8,6 +8,7 @@ import { isAttributeValue, isCookieName } from "./cookie.ts";
 import { CookieVerifier, Signer } from "./id.ts";
 import type { SessionStore } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
+import { type Writer, writerFor } from "./write.ts";
 
 /**
  * The session cookie's name and attributes.
@@ -75,6 +76,13 @@ export interface SessionOptions {
   secrets?: string[];
   /** The session cookie. */
   cookie?: CookieOptions;
+  /**
+   * Seconds a save keeps retrying while other processes keep writing the
+   * same session first (each retry re-reads it and applies the request's
+   * changes again), before it fails. Within one process saves never race:
+   * they are queued and written together. Default 5.
+   */
+  conflictTimeout?: number;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -82,6 +90,9 @@ export interface SessionOptions {
 /** Options resolved to what the middleware reads on every request. */
 export interface Config {
   store: SessionStore;
+  /** The store's writes, coalesced per session. */
+  writer: Writer;
+  conflictTimeoutMs: number;
   absoluteTimeoutMs: number;
   idleTimeoutMs: number | null;
   touchIntervalMs: number;
@@ -118,6 +129,7 @@ const OPTION_NAMES = new Set([
   "saveEveryRequest",
   "secrets",
   "cookie",
+  "conflictTimeout",
   "now",
 ]);
 const COOKIE_OPTION_NAMES = new Set([
@@ -280,9 +292,17 @@ export function resolveOptions(options: SessionOptions): Config {
     fail("store must implement SessionStore: get, set and delete");
   }
 
+  const conflictTimeoutMs = seconds(
+    "conflictTimeout",
+    options.conflictTimeout ?? 5,
+    false,
+  );
+
   const signer = secrets === undefined ? null : new Signer(secrets);
   return {
     store,
+    writer: writerFor(store),
+    conflictTimeoutMs,
     absoluteTimeoutMs,
     idleTimeoutMs,
     touchIntervalMs,

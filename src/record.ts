@@ -33,5 +33,6 @@ export function isRecord(value: unknown): value is SessionRecord {
     Number.isFinite(record.createdAt) && Number.isFinite(record.lastActiveAt) &&
     Number.isFinite(record.absoluteExpiresAt) &&
     Number.isFinite(record.expiresAt) &&
-    typeof record.browserSession === "boolean";
+    typeof record.browserSession === "boolean" &&
+    (record.movedTo === undefined || typeof record.movedTo === "string");
 }

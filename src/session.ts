@@ -4,85 +4,91 @@
  * @module
  */
 
+import {
+  absoluteDeadline,
+  type ExpiryChange,
+  freshRecord,
+  isTouchDue,
+} from "./expiry.ts";
+import { generateId, storeKey, type VerifiedCookie } from "./id.ts";
 import { assertJsonValue, type JsonValue, type SessionData } from "./json.ts";
-import { generateId } from "./id.ts";
 import { type Config, show } from "./options.ts";
+import { endSession, saveSession } from "./save.ts";
 import type { StoredSession } from "./store.ts";
+import type { NewId } from "./write.ts";
 
-/** How this request changed the session's deadline: `setExpiry`. */
-export type ExpiryChange =
-  | { kind: "default" }
-  | { kind: "at"; time: number }
-  | { kind: "browser" };
+/** The stored session a request holds: its id, key and latest known record. */
+export interface HeldSession {
+  readonly id: string;
+  readonly key: string;
+  stored: StoredSession;
+  /**
+   * Another request rotated the session to an id this request does not
+   * know: its changes still land on the session, but it sends no cookie.
+   */
+  rotatedAway: boolean;
+}
+
+/** What a request changed since its last save. */
+export interface Edits {
+  /** `clear()` came first: the stored data is dropped before `changes`. */
+  cleared: boolean;
+  /** Keys set (a value) or deleted (undefined), in order; null for none. */
+  changes: Map<string, JsonValue | undefined> | null;
+  expiry: ExpiryChange | null;
+  /** The id `rotate()` made, written in place of the held one on save. */
+  rotation: NewId | null;
+}
 
 /**
- * Everything the middleware and the session object share about one request's
- * session. Internal: not exported from the module.
+ * One request's session, shared by the session object, the save and the
+ * response rules. Internal: not exported from the module.
  */
 export interface SessionState {
   readonly config: Config;
   /** The request's clock reading, taken once when the session loads. */
   readonly now: number;
-  id: string | null;
-  /** The live record this session came from; null when new or flushed. */
-  stored: StoredSession | null;
-  /** The store key of `stored`. */
-  key: string | null;
+  /** The session cookie that came with the request, valid or not. */
+  readonly cookie: IncomingCookie;
+  /** The live stored session; null while new, and once it ended. */
+  held: HeldSession | null;
   data: Map<string, JsonValue>;
-  /**
-   * What this request set (a value) or deleted (undefined), for merging;
-   * null until the first change, so that a read allocates nothing for it.
-   */
-  changes: Map<string, JsonValue | undefined> | null;
-  cleared: boolean;
+  /** What changed since the last save; null while nothing did. */
+  edits: Edits | null;
+  /** Changed at any time in this request (sticky, unlike `edits`). */
   modified: boolean;
   isNew: boolean;
   wasExpired: boolean;
-  /** A new id is to replace the stored one when the response is saved. */
-  rotating: boolean;
-  expiry: ExpiryChange | null;
+  /**
+   * What the saves so far decided for the session cookie: send it, clear it,
+   * or send nothing; null while they decided nothing (the response rules
+   * then decide).
+   */
+  cookieAction: "send" | "clear" | "none" | null;
 }
 
-/** The absolute deadline the record will carry, given `base` and this request's expiry change. */
-export function absoluteDeadline(
-  state: SessionState,
-  base: StoredSession | null,
-): number {
-  const expiry = state.expiry;
-  if (expiry?.kind === "at") return expiry.time;
-  const createdAt = base?.record.createdAt ?? state.now;
-  if (expiry !== null || base === null) {
-    return createdAt + state.config.absoluteTimeoutMs;
-  }
-  return base.record.absoluteExpiresAt;
+/** The session cookie of a request. */
+export interface IncomingCookie {
+  /** A session cookie came, valid or not. */
+  readonly sent: boolean;
+  /** The valid one, if any. */
+  readonly verified: VerifiedCookie | null;
 }
 
-/** Whether the cookie is to last until the browser closes. */
-export function isBrowserSession(
-  state: SessionState,
-  base: StoredSession | null,
-): boolean {
-  if (state.config.expireAtBrowserClose) return true;
-  if (state.expiry !== null) return state.expiry.kind === "browser";
-  return base?.record.browserSession ?? false;
-}
-
-/** Whether this request will write the record, refreshing its idle deadline. */
-export function willWrite(state: SessionState): boolean {
-  if (state.modified || state.config.saveEveryRequest) return true;
-  return isTouchDue(state);
-}
-
-/** Whether a read alone is due to refresh the idle deadline in the store. */
-export function isTouchDue(state: SessionState): boolean {
-  const { stored, config } = state;
-  return stored !== null && config.idleTimeoutMs !== null &&
-    state.now - stored.record.lastActiveAt >= config.touchIntervalMs;
+/** The edits of `state`, made on the first change. */
+function editsOf(state: SessionState): Edits {
+  return state.edits ??= {
+    cleared: false,
+    changes: null,
+    expiry: null,
+    rotation: null,
+  };
 }
 
 /**
- * One request's view of its session. Obtain it with `getSession(req)`; the
- * middleware saves it when the handler's response is ready.
+ * One request's view of its session. Obtain it with `getSession(req)`; it is
+ * saved when the response is ready, or earlier with
+ * {@linkcode Session.save}.
  *
  * Values are JSON. `get` returns the stored value itself: after changing an
  * object in place, `set` it again so that the session knows (as in Django).
@@ -111,7 +117,8 @@ export class Session<T extends SessionData = SessionData> {
 
   /** The session id; `null` until the session has a stored record. */
   get id(): string | null {
-    return this.#state.id;
+    const state = this.#state;
+    return state.edits?.rotation?.id ?? state.held?.id ?? null;
   }
 
   /** No valid stored session came with the request (or it was flushed). */
@@ -144,14 +151,17 @@ export class Session<T extends SessionData = SessionData> {
    * the absolute and the idle deadline. `null` while new and empty.
    */
   get expiresAt(): Date | null {
-    const state = this.#state;
-    if (state.stored === null && state.data.size === 0) return null;
-    const absolute = absoluteDeadline(state, state.stored);
-    const idle = state.config.idleTimeoutMs;
+    const { config, held, now, edits, data } = this.#state;
+    if (held === null && data.size === 0) return null;
+    const record = held?.stored.record ?? freshRecord(config, now);
+    const absolute = absoluteDeadline(config, record, edits?.expiry ?? null);
+    const idle = config.idleTimeoutMs;
     if (idle === null) return new Date(absolute);
-    const lastActive = state.stored === null || willWrite(state)
-      ? state.now
-      : state.stored.record.lastActiveAt;
+    const writes = held === null || edits !== null || config.saveEveryRequest ||
+      isTouchDue(config, record, now);
+    const lastActive = writes
+      ? Math.max(record.lastActiveAt, now)
+      : record.lastActiveAt;
     return new Date(Math.min(absolute, lastActive + idle));
   }
 
@@ -171,7 +181,7 @@ export class Session<T extends SessionData = SessionData> {
     assertJsonValue(key, value);
     const state = this.#state;
     state.data.set(key, value);
-    (state.changes ??= new Map()).set(key, value);
+    (editsOf(state).changes ??= new Map()).set(key, value);
     state.modified = true;
   }
 
@@ -184,7 +194,7 @@ export class Session<T extends SessionData = SessionData> {
   delete(key: keyof T & string): boolean {
     const state = this.#state;
     if (!state.data.delete(key)) return false;
-    (state.changes ??= new Map()).set(key, undefined);
+    (editsOf(state).changes ??= new Map()).set(key, undefined);
     state.modified = true;
     return true;
   }
@@ -215,47 +225,50 @@ export class Session<T extends SessionData = SessionData> {
   }
 
   /**
-   * Drops every key. A session that ends the request empty is deleted from
-   * the store and its cookie cleared.
+   * Drops every key, including keys another request stored meanwhile. A
+   * session that ends the request empty is deleted from the store and its
+   * cookie cleared.
    */
   clear(): void {
     const state = this.#state;
     state.data.clear();
-    state.changes = null;
-    state.cleared = true;
+    const edits = editsOf(state);
+    edits.cleared = true;
+    edits.changes = null;
     state.modified = true;
   }
 
   /**
    * Logout: deletes the stored record now, drops the data and the id, and
-   * clears the cookie with the response. Values set afterwards start a new
-   * session with a new id.
+   * clears the cookie with the response. A slower request still holding the
+   * session does not bring it back. Values set afterwards start a new session
+   * with a new id.
    */
   async flush(): Promise<void> {
     const state = this.#state;
-    if (state.key !== null) await state.config.store.delete(state.key);
-    state.stored = null;
-    state.key = null;
-    state.id = null;
-    state.isNew = true;
-    state.rotating = false;
-    state.data.clear();
-    state.changes = null;
-    state.cleared = true;
+    await endSession(state);
+    state.edits = {
+      cleared: true,
+      changes: null,
+      expiry: null,
+      rotation: null,
+    };
     state.modified = true;
   }
 
   /**
    * Login: keeps the data under a new id, against session fixation. The new
-   * id shows at once in {@linkcode Session.id}; when the response is saved,
-   * the store writes it and deletes the old record in one atomic step, so a
+   * id shows at once in {@linkcode Session.id}; when the session is saved,
+   * the store writes it and retires the old id in one atomic step, so a
    * handler that fails after `rotate` leaves the old session as it was.
+   * Requests that loaded the session before the rotation and save after it
+   * land their changes on the rotated session, and are sent no cookie.
    */
   rotate(): Promise<void> {
     const state = this.#state;
-    if (state.stored !== null) {
-      state.id = generateId();
-      state.rotating = true;
+    if (state.held !== null) {
+      const id = generateId();
+      editsOf(state).rotation = { id, key: storeKey(id) };
       state.modified = true;
     }
     return Promise.resolve();
@@ -264,31 +277,62 @@ export class Session<T extends SessionData = SessionData> {
   /**
    * Changes when the session expires, Django's `set_expiry`: a number of
    * seconds from now or a Date replaces the absolute deadline (the idle
-   * timeout still applies); `0` makes the cookie last until the browser
+   * timeout still applies) and makes the cookie persistent, even under
+   * `expireAtBrowserClose`; `0` makes the cookie last until the browser
    * closes; `null` restores the defaults. A deadline already past ends the
    * session with this response. Throws a TypeError for anything else.
    */
   setExpiry(value: number | Date | 0 | null): void {
     const state = this.#state;
+    let expiry: ExpiryChange;
     if (value === null) {
-      state.expiry = { kind: "default" };
+      expiry = { kind: "default" };
     } else if (value === 0) {
-      state.expiry = { kind: "browser" };
+      expiry = { kind: "browser" };
     } else if (value instanceof Date) {
       const time = value.getTime();
       if (Number.isNaN(time)) {
         throw new TypeError("setExpiry: the Date is invalid");
       }
-      state.expiry = { kind: "at", time };
+      expiry = { kind: "at", time };
     } else if (
       typeof value === "number" && Number.isFinite(value) && value > 0
     ) {
-      state.expiry = { kind: "at", time: state.now + value * 1000 };
+      expiry = { kind: "at", time: state.now + value * 1000 };
     } else {
       throw new TypeError(
         `setExpiry takes seconds (> 0), a Date, 0 or null; got ${show(value)}`,
       );
     }
+    editsOf(state).expiry = expiry;
     state.modified = true;
+  }
+
+  /**
+   * Saves the session now, as the response would, for a handler that must
+   * know the outcome before it answers (before streaming a body, or to catch
+   * a store error itself). The response then saves again only what changes
+   * after this call. Resolves to `true` once everything the request changed
+   * is stored (or there was nothing to store), and to `false` when nothing
+   * could be: the session ended in another request meanwhile (a logout), and
+   * a logged-out session is never brought back. Rejects when the store
+   * fails, storing nothing.
+   *
+   * @example
+   * ```ts
+   * import { getSession, withSession } from "@denokit/session";
+   *
+   * const handler = withSession(async (req) => {
+   *   const session = await getSession(req);
+   *   session.set("cart", ["apple"]);
+   *   if (!await session.save()) {
+   *     return new Response("You were logged out meanwhile", { status: 409 });
+   *   }
+   *   return new Response("saved");
+   * });
+   * ```
+   */
+  save(): Promise<boolean> {
+    return saveSession(this.#state);
   }
 }

@@ -27,6 +27,13 @@ export interface SessionRecord {
   expiresAt: number;
   /** The cookie lasts until the browser closes (no Max-Age or Expires). */
   browserSession: boolean;
+  /**
+   * Set only on the record a rotation leaves under the old key: the store key
+   * of the session it was rotated into. Such a record, like any record with
+   * no data, opens no session; it lets a request that loaded the session
+   * before the rotation land its change on the rotated one.
+   */
+  movedTo?: string;
 }
 
 /** A record as read back, with the version a conditional write names. */
@@ -45,11 +52,19 @@ export interface WriteCondition {
    */
   version: string | null;
   /**
-   * Rotation: the key of the record this write replaces. The store deletes it
-   * and writes the new key in one atomic step, and `version` is checked
-   * against the record under this key.
+   * Rotation: the key of the record this write replaces. The store writes the
+   * new key only if no record exists under it yet, and in the same atomic
+   * step puts {@linkcode WriteCondition.forward} in place of the old record
+   * (or deletes it when there is none); `version` is checked against the
+   * record under this key.
    */
   replaces?: string;
+  /**
+   * With `replaces`: the record to leave under the old key, pointing to the
+   * new one ({@linkcode SessionRecord.movedTo}). Its `expiresAt` says how
+   * long it is needed.
+   */
+  forward?: SessionRecord;
 }
 
 /**
@@ -70,12 +85,20 @@ export interface WriteCondition {
  *     );
  *   }
  *   set(key: string, record: SessionRecord, condition: WriteCondition): Promise<string | null> {
- *     const current = this.#records.get(condition.replaces ?? key);
- *     if ((current?.version ?? null) !== condition.version) return Promise.resolve(null);
- *     if (condition.replaces !== undefined) this.#records.delete(condition.replaces);
+ *     const { version, replaces, forward } = condition;
+ *     const current = this.#records.get(replaces ?? key);
+ *     if ((current?.version ?? null) !== version) return Promise.resolve(null);
+ *     if (replaces !== undefined) {
+ *       if (this.#records.has(key)) return Promise.resolve(null);
+ *       if (forward === undefined) this.#records.delete(replaces);
+ *       else this.#put(replaces, forward);
+ *     }
+ *     return Promise.resolve(this.#put(key, record));
+ *   }
+ *   #put(key: string, record: SessionRecord): string {
  *     const version = String(++this.#writes);
  *     this.#records.set(key, { text: JSON.stringify(record), version });
- *     return Promise.resolve(version);
+ *     return version;
  *   }
  *   delete(key: string): Promise<void> {
  *     this.#records.delete(key);

@@ -1,9 +1,9 @@
-/** Runs examples/server.ts as a real `deno run` process, for the tests over HTTP. */
+/** Runs examples/server.ts (or another server script) as a real `deno run` process, for the tests over HTTP. */
 
 const root = new URL("../", import.meta.url);
 const STARTUP_MS = 20_000;
 
-/** A running example server. */
+/** A running server process. */
 export interface ExampleServer extends AsyncDisposable {
   /** Its address, without a trailing slash: `http://127.0.0.1:PORT`. */
   url: string;
@@ -30,13 +30,27 @@ export async function startTaskPermissions(): Promise<string[]> {
 export async function startExample(
   options: { permissions?: string[]; args?: string[] } = {},
 ): Promise<ExampleServer> {
-  const permissions = options.permissions ?? await startTaskPermissions();
+  return await startServer("examples/server.ts", {
+    permissions: options.permissions ?? await startTaskPermissions(),
+    args: options.args,
+  });
+}
+
+/**
+ * Starts `script` (a path from the repository's root) with `permissions`,
+ * `--port=0` and `args`, and resolves once it prints
+ * `Listening on http://127.0.0.1:PORT/`.
+ */
+export async function startServer(
+  script: string,
+  options: { permissions: string[]; args?: string[] },
+): Promise<ExampleServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-prompt",
-      ...permissions,
-      "examples/server.ts",
+      ...options.permissions,
+      script,
       "--port=0",
       ...options.args ?? [],
     ],

@@ -71,15 +71,67 @@ export class Client {
   }
 }
 
-/** A MemoryStore that counts calls and can be told to fail. */
+/** Whether a record is a session's (not a rotation's forward, nor ended). */
+function opens(record: SessionRecord): boolean {
+  return record.movedTo === undefined && Object.keys(record.data).length > 0;
+}
+
+/** Counts the calls that reach a store. */
+export class CountingStore<S extends SessionStore = SessionStore>
+  implements SessionStore {
+  gets = 0;
+  sets = 0;
+  deletes = 0;
+  constructor(readonly inner: S) {}
+  get(key: string): Promise<StoredSession | null> {
+    this.gets++;
+    return this.inner.get(key);
+  }
+  set(
+    key: string,
+    record: SessionRecord,
+    condition: WriteCondition,
+  ): Promise<string | null> {
+    this.sets++;
+    return this.inner.set(key, record, condition);
+  }
+  delete(key: string): Promise<void> {
+    this.deletes++;
+    return this.inner.delete(key);
+  }
+}
+
+/**
+ * A MemoryStore that counts calls and can be told to fail. `keys()` lists
+ * the records that hold a session: not the forwarding records rotations
+ * leave, nor the instant ones of an ending session.
+ */
 export class SpyStore implements SessionStore {
-  readonly inner = new MemoryStore({ sweepInterval: 0 });
   gets = 0;
   sets = 0;
   deletes = 0;
   fail: { get?: boolean; set?: boolean; delete?: boolean } = {};
-  /** Runs before each set reaches the store: to interleave another request. */
+  /** Runs before each set reaches the store: to interleave another process. */
   beforeSet: (() => Promise<void>) | null = null;
+  readonly inner: MemoryStore;
+  readonly #sessions: Set<string>;
+
+  constructor(
+    inner = new MemoryStore({ sweepInterval: 0 }),
+    sessions = new Set<string>(),
+  ) {
+    this.inner = inner;
+    this.#sessions = sessions;
+  }
+
+  /**
+   * The same records as another process sees them: a store object of its
+   * own, so that its writes do not queue behind this one's (writes coalesce
+   * per store object) and race them through the records instead.
+   */
+  twin(): SpyStore {
+    return new SpyStore(this.inner, this.#sessions);
+  }
 
   get(key: string): Promise<StoredSession | null> {
     this.gets++;
@@ -100,9 +152,10 @@ export class SpyStore implements SessionStore {
     const version = await this.inner.set(key, record, condition);
     if (version !== null) {
       if (condition.replaces !== undefined) {
-        this.#keys.delete(condition.replaces);
+        this.#sessions.delete(condition.replaces);
       }
-      this.#keys.add(key);
+      if (opens(record)) this.#sessions.add(key);
+      else this.#sessions.delete(key);
     }
     return version;
   }
@@ -112,18 +165,16 @@ export class SpyStore implements SessionStore {
     if (this.fail.delete) {
       return Promise.reject(new Error("store down (delete)"));
     }
-    this.#keys.delete(key);
+    this.#sessions.delete(key);
     return this.inner.delete(key);
   }
 
-  readonly #keys = new Set<string>();
-
-  /** The keys of the records the store holds. */
+  /** The keys of the sessions the store holds. */
   keys(): string[] {
-    return [...this.#keys];
+    return [...this.#sessions];
   }
 
-  /** The one record the store holds. */
+  /** The one session the store holds. */
   async only(): Promise<SessionRecord> {
     const keys = this.keys();
     if (keys.length !== 1) {
@@ -131,6 +182,13 @@ export class SpyStore implements SessionStore {
     }
     return (await this.inner.get(keys[0]))!.record;
   }
+}
+
+/** A promise and the function that settles it. */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
 }
 
 /** Runs `script` with `deno eval`; asserts it exits 0 and returns its stdout, trimmed. */

@@ -1,12 +1,35 @@
 import assert from "node:assert/strict";
 import { getSession, type SessionOptions, withSession } from "../mod.ts";
-import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+import { call, Client, gate, parseSetCookie, SpyStore } from "./helpers.ts";
 
-/** A handler over routes: /set?k=v sets, /get?k reads, /clear, /flush, /rotate. */
+/** Where a request holds still, once armed: after its changes, before its save. */
+class Pause {
+  #armed: { reached: () => void; resume: Promise<void> } | null = null;
+
+  /** Holds the next request that reaches the pause; resolves once one has. */
+  arm(): { reached: Promise<void>; resume: () => void } {
+    const reached = gate();
+    const resume = gate();
+    this.#armed = { reached: reached.open, resume: resume.promise };
+    return { reached: reached.promise, resume: resume.open };
+  }
+
+  async point(): Promise<void> {
+    const armed = this.#armed;
+    if (armed === null) return;
+    this.#armed = null;
+    armed.reached();
+    await armed.resume;
+  }
+}
+
+type Extra = (req: Request) => Promise<Response | null>;
+
+/** A handler over routes: /set?k=v sets, /delete?k deletes, /get reads, /clear, /flush, /rotate. */
 function routes(
   options: SessionOptions = {},
-  extra: (req: Request) => Promise<Response | null> = () =>
-    Promise.resolve(null),
+  extra: Extra = () => Promise.resolve(null),
+  pause = new Pause(),
 ) {
   return withSession(async (req) => {
     const custom = await extra(req);
@@ -18,6 +41,9 @@ function routes(
       case "/set":
         for (const [k, v] of url.searchParams) session.set(k, v);
         break;
+      case "/delete":
+        for (const [k] of url.searchParams) session.delete(k);
+        break;
       case "/clear":
         session.clear();
         break;
@@ -28,8 +54,63 @@ function routes(
         await session.rotate();
         break;
     }
+    await pause.point();
     return Response.json(Object.fromEntries(session.entries()));
   }, options);
+}
+
+/**
+ * Where the second of two overlapping requests runs: in this process
+ * (through the same store object, whose writes the core queues per session)
+ * or in another (another store object over the same records, so that the
+ * writes race in the store).
+ */
+const PLACES = ["this process", "another process"] as const;
+type Place = typeof PLACES[number];
+
+/** One app on one store, and a browser of it; and the same app elsewhere. */
+class Overlap {
+  readonly pause = new Pause();
+  readonly client: Client;
+
+  constructor(
+    readonly store: SpyStore,
+    readonly options: SessionOptions = {},
+    readonly extra?: Extra,
+  ) {
+    this.client = new Client(routes({ ...options, store }, extra, this.pause));
+  }
+
+  /**
+   * Runs two requests on the client's session so that `first` loads, then
+   * `second` runs whole in `place`, then `first` saves: in this process
+   * `first` holds still in its handler after its changes; for another
+   * process, inside its store write.
+   */
+  async interleave(
+    place: Place,
+    first: string,
+    second: string,
+  ): Promise<Response> {
+    const client = this.client;
+    const rivalStore = place === "this process"
+      ? this.store
+      : this.store.twin();
+    const rival = new Client(
+      routes({ ...this.options, store: rivalStore }, this.extra),
+    );
+    rival.cookie = client.cookie;
+    if (place === "another process") {
+      this.store.beforeSet = () => rival.get(second).then(() => {});
+      return await client.get(first);
+    }
+    const { reached, resume } = this.pause.arm();
+    const slow = client.get(first);
+    await reached;
+    await rival.get(second);
+    resume();
+    return await slow;
+  }
 }
 
 Deno.test("rule 1: a handler that never reads the session gets its response untouched, with no store I/O", async () => {
@@ -293,86 +374,102 @@ Deno.test("rule 8: a handler that catches a load failure and answers keeps its a
   assert.equal(await response.text(), "sessions unavailable");
 });
 
-/** Runs two requests on one session so that `first` loads, then `second` runs whole, then `first` saves. */
-async function interleave(
-  store: SpyStore,
-  client: Client,
-  first: string,
-  second: string,
-): Promise<Response> {
-  store.beforeSet = () => client.get(second).then(() => {});
-  return await client.get(first);
-}
-
-Deno.test("rule 9: a session flushed by another request is not resurrected by a slower one", async () => {
-  const store = new SpyStore();
-  const client = new Client(routes({ store }));
-  await client.get("/set?user=ram");
-  const cookie = client.cookie;
-  const response = await interleave(store, client, "/set?cart=apple", "/flush");
-  assert.equal(store.keys().length, 0, "the flushed session stays deleted");
-  assert.equal(response.headers.get("set-cookie"), null);
-  client.cookie = cookie;
-  const after = await client.get("/get");
-  assert.deepEqual(await after.json(), {});
+Deno.test("rule 9: a session flushed by another request is not resurrected by a slower one", async (t) => {
+  for (const place of PLACES) {
+    await t.step(`the logout in ${place}`, async () => {
+      const store = new SpyStore();
+      const overlap = new Overlap(store);
+      const { client } = overlap;
+      await client.get("/set?user=ram");
+      const cookie = client.cookie;
+      const response = await overlap.interleave(
+        place,
+        "/set?cart=apple",
+        "/flush",
+      );
+      assert.equal(store.keys().length, 0, "the flushed session stays deleted");
+      assert.equal(response.headers.get("set-cookie"), null);
+      client.cookie = cookie;
+      const after = await client.get("/get");
+      assert.deepEqual(await after.json(), {});
+    });
+  }
 });
 
-Deno.test("rule 9: a touch does not resurrect a session deleted meanwhile", async () => {
-  const store = new SpyStore();
-  let now = 0;
-  const client = new Client(
-    routes({ store, idleTimeout: 100, touchInterval: 10, now: () => now }),
-  );
-  await client.get("/set?user=ram");
-  now = 20_000; // the next read is due to touch
-  await interleave(store, client, "/get", "/flush");
-  assert.equal(store.keys().length, 0);
+Deno.test("rule 9: a touch does not resurrect a session deleted meanwhile", async (t) => {
+  for (const place of PLACES) {
+    await t.step(`the logout in ${place}`, async () => {
+      const store = new SpyStore();
+      let now = 0;
+      const overlap = new Overlap(store, {
+        idleTimeout: 100,
+        touchInterval: 10,
+        now: () => now,
+      });
+      await overlap.client.get("/set?user=ram");
+      now = 20_000; // the next read is due to touch
+      await overlap.interleave(place, "/get", "/flush");
+      assert.equal(store.keys().length, 0);
+    });
+  }
 });
 
-Deno.test("rule 10: overlapping requests changing different keys both persist", async () => {
-  const store = new SpyStore();
-  const client = new Client(routes({ store }));
-  await client.get("/set?base=0");
-  await interleave(store, client, "/set?a=1", "/set?b=2");
-  assert.deepEqual((await store.only()).data, { base: "0", a: "1", b: "2" });
+Deno.test("rule 10: overlapping requests changing different keys both persist", async (t) => {
+  for (const place of PLACES) {
+    await t.step(`the other request in ${place}`, async () => {
+      const store = new SpyStore();
+      const overlap = new Overlap(store);
+      await overlap.client.get("/set?base=0");
+      await overlap.interleave(place, "/set?a=1", "/set?b=2");
+      assert.deepEqual((await store.only()).data, {
+        base: "0",
+        a: "1",
+        b: "2",
+      });
+    });
+  }
 });
 
-Deno.test("rule 10: on the same key the later save wins; deletions merge too", async () => {
-  const store = new SpyStore();
-  const client = new Client(routes({ store }, async (req) => {
-    if (new URL(req.url).pathname !== "/drop-base") return null;
-    (await getSession(req)).delete("base");
-    return new Response("dropped");
-  }));
-  await client.get("/set?base=0&k=start");
-  await interleave(store, client, "/set?k=slow", "/set?k=fast");
-  assert.equal((await store.only()).data.k, "slow");
-  await interleave(store, client, "/drop-base", "/set?other=1");
-  assert.deepEqual((await store.only()).data, { k: "slow", other: "1" });
+Deno.test("rule 10: on the same key the later save wins; deletions merge too", async (t) => {
+  for (const place of PLACES) {
+    await t.step(`the other request in ${place}`, async () => {
+      const store = new SpyStore();
+      const overlap = new Overlap(store);
+      await overlap.client.get("/set?base=0&k=start");
+      await overlap.interleave(place, "/set?k=slow", "/set?k=fast");
+      assert.equal((await store.only()).data.k, "slow");
+      await overlap.interleave(place, "/delete?base", "/set?other=1");
+      assert.deepEqual((await store.only()).data, { k: "slow", other: "1" });
+    });
+  }
 });
 
-Deno.test("rule 10: a save that keeps losing races fails loudly after a bounded number of tries", async () => {
+Deno.test("rule 10: a save that keeps losing races to other processes fails loudly within conflictTimeout", async () => {
   const store = new SpyStore();
   const client = new Client(routes({ store }));
   await client.get("/set?a=0");
   const cookie = client.cookie!;
-  // Every set first lets another request write the same session.
+  // Before each of its writes, another process writes the same session.
   let rival = 0;
   const original = store.set.bind(store);
   store.set = async (key, record, condition) => {
-    await original(key, {
-      ...(await store.inner.get(key))!.record,
-      data: { rival: rival++ },
-    }, {
-      version: (await store.inner.get(key))!.version,
+    const latest = (await store.inner.get(key))!;
+    await original(key, { ...latest.record, data: { rival: rival++ } }, {
+      version: latest.version,
     });
     return await original(key, record, condition);
   };
+  const started = performance.now();
   await assert.rejects(
-    call(routes({ store }), "/set?a=1", { cookie: `sessionid=${cookie}` }),
-    /attempts/,
+    call(routes({ store, conflictTimeout: 0.2 }), "/set?a=1", {
+      cookie: `sessionid=${cookie}`,
+    }),
+    /Session not saved: for 0.2 s every write lost a race with another process/,
   );
-  assert.ok(rival <= 10, `bounded: ${rival} tries`);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 200 && elapsed < 2_000, `${elapsed} ms`);
+  assert.ok(rival > 5, `more than a fixed handful of tries: ${rival}`);
+  assert.deepEqual((await store.only()).data, { rival: rival - 1 });
 });
 
 Deno.test("getSession loads once per request and returns the same object", async () => {
@@ -455,14 +552,22 @@ Deno.test("rotate keeps the data under a new id and deletes the old record", asy
   assert.deepEqual(await fixated.json(), {});
 });
 
-Deno.test("rotate, then a concurrent change to the old session, is merged into the new one", async () => {
-  const store = new SpyStore();
-  const client = new Client(routes({ store }));
-  await client.get("/set?user=ram");
-  const cookie = client.cookie;
-  await interleave(store, client, "/rotate", "/set?cart=apple");
-  assert.notEqual(client.cookie, cookie);
-  assert.deepEqual((await store.only()).data, { user: "ram", cart: "apple" });
+Deno.test("rotate, then a concurrent change to the old session, is merged into the new one", async (t) => {
+  for (const place of PLACES) {
+    await t.step(`the change in ${place}`, async () => {
+      const store = new SpyStore();
+      const overlap = new Overlap(store);
+      const { client } = overlap;
+      await client.get("/set?user=ram");
+      const cookie = client.cookie;
+      await overlap.interleave(place, "/rotate", "/set?cart=apple");
+      assert.notEqual(client.cookie, cookie);
+      assert.deepEqual((await store.only()).data, {
+        user: "ram",
+        cart: "apple",
+      });
+    });
+  }
 });
 
 Deno.test("the Secure attribute follows the request's scheme with secure 'auto'", async () => {

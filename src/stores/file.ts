@@ -71,6 +71,11 @@ function randomHex(bytes: number): string {
   return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** A record file's bytes: the version and the record, as JSON. */
+function encodeFile(version: string, record: SessionRecord): Uint8Array {
+  return encoder.encode(JSON.stringify({ version, record }));
+}
+
 function checkKey(key: unknown): string {
   if (typeof key !== "string" || !KEY.test(key)) {
     // The value is not echoed: a raw session id passed by mistake would end
@@ -248,10 +253,10 @@ export class FileStore implements SessionStore, AsyncDisposable {
     condition: WriteCondition,
   ): Promise<string | null> {
     checkKey(key);
-    const { replaces } = condition;
+    const { replaces, forward } = condition;
     if (replaces !== undefined) checkKey(replaces);
     const version = randomHex(16);
-    const bytes = encoder.encode(JSON.stringify({ version, record }));
+    const bytes = encodeFile(version, record);
     const written = await this.#locked(
       replaces === undefined ? [key] : [key, replaces],
       async () => {
@@ -266,7 +271,14 @@ export class FileStore implements SessionStore, AsyncDisposable {
         }
         await this.#writeAtomically(key, bytes);
         if (replaces !== undefined && replaces !== key) {
-          await removeIfPresent(this.#path(replaces));
+          if (forward === undefined) {
+            await removeIfPresent(this.#path(replaces));
+          } else {
+            await this.#writeAtomically(
+              replaces,
+              encodeFile(randomHex(16), forward),
+            );
+          }
         }
         return true;
       },

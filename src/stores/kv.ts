@@ -54,8 +54,8 @@ export interface KvStoreOptions {
  *   so its size is exact: more than 65,536 bytes (Deno KV's value limit) and
  *   `set` rejects with a RangeError naming both numbers, writing nothing.
  * - The version is the KV versionstamp; every write is one `kv.atomic()`
- *   checked against it, rotation included (the old key checked and deleted,
- *   the new one written, together).
+ *   checked against it, rotation included (the old key checked and replaced
+ *   by its forwarding record, the new one written, together).
  * - Every write sets `expireIn` to the time left until the record's
  *   `expiresAt` by this process's clock, rounded up, at least 1 ms, so that KV
  *   collects expired sessions itself. KV deletes them some time later, never
@@ -117,28 +117,26 @@ export class KvStore implements SessionStore {
     record: SessionRecord,
     condition: WriteCondition,
   ): Promise<string | null> {
-    const value = encoder.encode(encodeRecord(record));
-    if (value.byteLength > MAX_VALUE_BYTES) {
-      throw new RangeError(
-        `KvStore: session record is ${value.byteLength} bytes; Deno KV holds at most ${MAX_VALUE_BYTES} bytes per value`,
-      );
-    }
+    const value = encodeValue(record);
+    const options = expiring(record);
+    const { replaces, forward } = condition;
+    const leftBehind = forward === undefined
+      ? null
+      : { value: encodeValue(forward), options: expiring(forward) };
     const target = this.#key(key);
-    const expireIn = expireInFor(record.expiresAt);
     const result = await retryLocked(() => {
       const operation = this.#kv.atomic();
-      if (condition.replaces === undefined) {
+      if (replaces === undefined) {
         operation.check({ key: target, versionstamp: condition.version });
       } else {
-        const source = this.#key(condition.replaces);
+        const source = this.#key(replaces);
         operation
           .check({ key: source, versionstamp: condition.version })
-          .check({ key: target, versionstamp: null })
-          .delete(source);
+          .check({ key: target, versionstamp: null });
+        if (leftBehind === null) operation.delete(source);
+        else operation.set(source, leftBehind.value, leftBehind.options);
       }
-      return operation
-        .set(target, value, expireIn === undefined ? {} : { expireIn })
-        .commit();
+      return operation.set(target, value, options).commit();
     });
     return result.ok ? result.versionstamp : null;
   }
@@ -164,11 +162,25 @@ function decodeValue(value: unknown): SessionRecord | null {
   return decodeRecord(text);
 }
 
-/** Milliseconds until `expiresAt`, rounded up, at least 1; none past 100 years. */
-function expireInFor(expiresAt: number): number | undefined {
-  const left = Math.ceil(expiresAt - Date.now());
-  if (!(left <= MAX_EXPIRE_IN)) return undefined;
-  return Math.max(1, left);
+/** A record as the bytes of its JSON; a RangeError past KV's value limit. */
+function encodeValue(record: SessionRecord): Uint8Array {
+  const value = encoder.encode(encodeRecord(record));
+  if (value.byteLength > MAX_VALUE_BYTES) {
+    throw new RangeError(
+      `KvStore: session record is ${value.byteLength} bytes; Deno KV holds at most ${MAX_VALUE_BYTES} bytes per value`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The `set` options that let KV collect a record after its `expiresAt`:
+ * `expireIn` in milliseconds, rounded up, at least 1; none past 100 years.
+ */
+function expiring(record: SessionRecord): { expireIn?: number } {
+  const left = Math.ceil(record.expiresAt - Date.now());
+  if (!(left <= MAX_EXPIRE_IN)) return {};
+  return { expireIn: Math.max(1, left) };
 }
 
 function isLocked(error: unknown): boolean {

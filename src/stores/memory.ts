@@ -40,6 +40,7 @@ interface Entry {
   absoluteExpiresAt: number;
   expiresAt: number;
   browserSession: boolean;
+  movedTo: string | undefined;
   version: string;
 }
 
@@ -95,17 +96,16 @@ export class MemoryStore implements SessionStore, Disposable {
     if (entry === undefined) return Promise.resolve(null);
     this.#entries.delete(key);
     this.#entries.set(key, entry);
-    return Promise.resolve({
-      record: {
-        data: JSON.parse(entry.data),
-        createdAt: entry.createdAt,
-        lastActiveAt: entry.lastActiveAt,
-        absoluteExpiresAt: entry.absoluteExpiresAt,
-        expiresAt: entry.expiresAt,
-        browserSession: entry.browserSession,
-      },
-      version: entry.version,
-    });
+    const record: SessionRecord = {
+      data: JSON.parse(entry.data),
+      createdAt: entry.createdAt,
+      lastActiveAt: entry.lastActiveAt,
+      absoluteExpiresAt: entry.absoluteExpiresAt,
+      expiresAt: entry.expiresAt,
+      browserSession: entry.browserSession,
+    };
+    if (entry.movedTo !== undefined) record.movedTo = entry.movedTo;
+    return Promise.resolve({ record, version: entry.version });
   }
 
   /** Writes a record if the condition holds; see {@linkcode SessionStore.set}. */
@@ -118,10 +118,23 @@ export class MemoryStore implements SessionStore, Disposable {
     if ((current?.version ?? null) !== condition.version) {
       return Promise.resolve(null);
     }
-    if (condition.replaces !== undefined) {
+    const { replaces, forward } = condition;
+    if (replaces !== undefined) {
       if (this.#entries.has(key)) return Promise.resolve(null);
-      this.#entries.delete(condition.replaces);
+      if (forward === undefined) this.#entries.delete(replaces);
+      else this.#put(replaces, forward);
     }
+    const version = this.#put(key, record);
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.#maxSessions) break;
+      this.#entries.delete(oldest);
+    }
+    this.#startSweep();
+    return Promise.resolve(version);
+  }
+
+  /** Stores `record` under `key` as the most recently used; its new version. */
+  #put(key: string, record: SessionRecord): string {
     const version = String(++this.#writes);
     this.#entries.delete(key);
     this.#entries.set(key, {
@@ -131,14 +144,10 @@ export class MemoryStore implements SessionStore, Disposable {
       absoluteExpiresAt: record.absoluteExpiresAt,
       expiresAt: record.expiresAt,
       browserSession: record.browserSession,
+      movedTo: record.movedTo,
       version,
     });
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxSessions) break;
-      this.#entries.delete(oldest);
-    }
-    this.#startSweep();
-    return Promise.resolve(version);
+    return version;
   }
 
   /** Deletes a record. */

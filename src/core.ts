@@ -1,0 +1,264 @@
+/**
+ * The request core that every adapter drives: `withSession`, the framework
+ * middleware, or your own. A {@linkcode SessionManager} begins a request's
+ * session without any I/O; the session loads when the handler first asks
+ * for it, and {@linkcode RequestSession.commit} applies Django's response
+ * rules to the response (see `rules.ts`), saving through the write protocol
+ * (see `write.ts`).
+ *
+ * @module
+ */
+
+import { getCookieValues } from "./cookie.ts";
+import { isLive } from "./expiry.ts";
+import type { SessionData } from "./json.ts";
+import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
+import {
+  applyHeaders,
+  applyRules,
+  type SessionHeaders,
+  VARY_ONLY,
+  withHeaders,
+} from "./rules.ts";
+import {
+  type HeldSession,
+  type IncomingCookie,
+  Session,
+  type SessionState,
+} from "./session.ts";
+import { opensSession } from "./write.ts";
+
+/**
+ * Where a request's session lives: a property under a private symbol on the
+ * Request itself, which is cheaper under load than a WeakMap keyed by it
+ * (see bench/README.md). (Deno's own Request sets properties on itself
+ * lazily, so a frozen Request is no more usable here than there.)
+ */
+const CONTEXT: unique symbol = Symbol("@denokit/session context");
+type Carrier = Request & { [CONTEXT]?: RequestSession };
+
+/**
+ * Sessions for the requests of one app: the options, checked once, and the
+ * store. `begin(req)` starts a request's session; `withSession` and the
+ * framework middleware are thin wrappers over it.
+ *
+ * @example Driving the core by hand, as an adapter does
+ * ```ts
+ * import { getSession, SessionManager } from "@denokit/session";
+ *
+ * const sessions = new SessionManager({ idleTimeout: 1800 });
+ * async function app(req: Request): Promise<Response> {
+ *   const session = await getSession(req);
+ *   session.set("seen", true);
+ *   return new Response("ok");
+ * }
+ * const handler = async (req: Request) => {
+ *   const scope = sessions.begin(req); // no I/O yet
+ *   return await scope.commit(await app(req));
+ * };
+ * // Deno.serve(handler);
+ * ```
+ */
+export class SessionManager {
+  readonly #config: Config;
+
+  /** Checks the options; throws a TypeError naming an invalid one. */
+  constructor(options: SessionOptions = {}) {
+    this.#config = resolveOptions(options);
+  }
+
+  /**
+   * Begins the session of `request`, reading nothing yet; from now on
+   * `getSession(request)` finds it. Pass the Request object the server
+   * handed in (not a copy): the session is attached to it.
+   */
+  begin(request: Request): RequestSession {
+    const scope = new RequestSession(this.#config, request);
+    (request as Carrier)[CONTEXT] = scope;
+    return scope;
+  }
+}
+
+/**
+ * One request's session as the core tracks it: loaded on the first
+ * {@linkcode RequestSession.load}, saved by
+ * {@linkcode RequestSession.commit}. Made by `SessionManager.begin`.
+ */
+export class RequestSession {
+  readonly #config: Config;
+  readonly #request: Request;
+  #loading: Promise<Session> | null = null;
+  #state: SessionState | null = null;
+
+  /** Internal: made by `SessionManager.begin`. */
+  constructor(config: Config, request: Request) {
+    this.#config = config;
+    this.#request = request;
+  }
+
+  /** Whether the session was asked for: if not, the response is left as it is. */
+  get started(): boolean {
+    return this.#loading !== null;
+  }
+
+  /**
+   * The session, loaded on the first call (one store read) and the same
+   * object on every later one. Rejects with the store's error when the
+   * store fails, never with an empty session in its place.
+   */
+  load<T extends SessionData = SessionData>(): Promise<Session<T>> {
+    this.#loading ??= this.#load();
+    return this.#loading as Promise<unknown> as Promise<Session<T>>;
+  }
+
+  /**
+   * Applies the response rules to `response`: saves the session (nothing on
+   * a status of 500 or more), and resolves to the response with
+   * `Vary: Cookie` and the session cookie added; a copy when its headers are
+   * immutable (`Response.redirect`, a `fetch` result). A session never asked
+   * for leaves `response` as it is. Rejects with a TypeError when `response`
+   * is not a Response, and with the store's error when saving fails.
+   */
+  async commit(response: Response): Promise<Response> {
+    if (!(response instanceof Response)) {
+      throw new TypeError(
+        `commit(response): expected a Response, got ${describe(response)}`,
+      );
+    }
+    if (this.#loading === null) return response;
+    return withHeaders(response, await this.#finish(response.status));
+  }
+
+  /**
+   * The same rules for a framework whose response is not a Response yet:
+   * saves as a response of `status` requires, and adds the session's headers
+   * to `headers`, which must be mutable.
+   */
+  async commitHeaders(status: number, headers: Headers): Promise<void> {
+    if (this.#loading === null) return;
+    applyHeaders(headers, await this.#finish(status));
+  }
+
+  async #finish(status: number): Promise<SessionHeaders> {
+    let state = this.#state;
+    if (state === null) {
+      // Still loading (the handler did not wait for it), or it failed.
+      try {
+        await this.#loading;
+      } catch {
+        // The handler saw the store fail and answered anyway: nothing to save.
+        return VARY_ONLY;
+      }
+      state = this.#state;
+      if (state === null) return VARY_ONLY;
+    }
+    return await applyRules(state, status, this.#request.url);
+  }
+
+  async #load(): Promise<Session> {
+    const config = this.#config;
+    const now = config.now();
+    const cookie = readCookie(config, this.#request);
+    const verified = cookie.verified;
+    let held: HeldSession | null = null;
+    let wasExpired = false;
+    if (verified !== null) {
+      const stored = await config.store.get(verified.key);
+      if (stored !== null && opensSession(stored.record)) {
+        if (isLive(config, stored.record, now)) {
+          held = {
+            id: verified.id,
+            key: verified.key,
+            stored,
+            rotatedAway: false,
+          };
+        } else {
+          wasExpired = true;
+          await config.writer.submit(verified.key, {
+            kind: "expire",
+            config,
+            now,
+            loaded: stored,
+          });
+        }
+      }
+      if (held === null) config.cookies.forget(verified);
+      else config.cookies.remember(verified);
+    }
+    const state: SessionState = {
+      config,
+      now,
+      cookie,
+      held,
+      data: new Map(
+        held === null ? [] : Object.entries(held.stored.record.data),
+      ),
+      edits: null,
+      modified: false,
+      isNew: held === null,
+      wasExpired,
+      cookieAction: null,
+    };
+    this.#state = state;
+    return new Session(state);
+  }
+}
+
+const NO_COOKIE: IncomingCookie = { sent: false, verified: null };
+
+/** The session cookie of a request: the first valid value of its name. */
+function readCookie(config: Config, request: Request): IncomingCookie {
+  const header = request.headers.get("cookie");
+  if (header === null) return NO_COOKIE;
+  const values = getCookieValues(header, config.cookieName);
+  if (values.length === 0) return NO_COOKIE;
+  for (const value of values) {
+    const verified = config.cookies.verify(value);
+    if (verified !== null) return { sent: true, verified };
+  }
+  return { sent: true, verified: null };
+}
+
+/** A value as an error message names it. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== "object") return `a ${typeof value}`;
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  if (name === "Response") {
+    return "a Response from another implementation than Deno's (wrap it: new Response(r.body, r))";
+  }
+  return name === undefined ? "an object" : `a ${name}`;
+}
+
+/**
+ * The session of a request begun by {@linkcode SessionManager.begin} (which
+ * `withSession` and the framework middleware call), loaded on the first call
+ * and the same object on every later one. Rejects with a TypeError for any
+ * other request, and with the store's error when the store fails (never an
+ * empty session in its place).
+ *
+ * @example
+ * ```ts
+ * import { getSession, withSession } from "@denokit/session";
+ *
+ * type Data = { sname: string };
+ * const handler = withSession(async (req) => {
+ *   const session = await getSession<Data>(req);
+ *   const name = session.get("sname");
+ *   return new Response(name ? `Welcome ${name}` : "No session yet");
+ * });
+ * ```
+ */
+export function getSession<T extends SessionData = SessionData>(
+  req: Request,
+): Promise<Session<T>> {
+  const scope = (req as Carrier)[CONTEXT];
+  if (scope === undefined) {
+    return Promise.reject(
+      new TypeError(
+        "getSession(req): this request did not pass through withSession(handler) or a session middleware; wrap the handler given to Deno.serve, and pass the same Request object",
+      ),
+    );
+  }
+  return scope.load<T>();
+}

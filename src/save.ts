@@ -1,0 +1,131 @@
+/**
+ * Saving a request's session: what the request did becomes a change for the
+ * write protocol, and its outcome comes back into the request's state and
+ * decides the cookie the response sends.
+ *
+ * @module
+ */
+
+import { freshRecord, isTouchDue } from "./expiry.ts";
+import { generateId, storeKey } from "./id.ts";
+import type { SessionState } from "./session.ts";
+import { applyEdit, type Edit, endsSession } from "./write.ts";
+
+/**
+ * Saves what the request changed, or touches a session only read: see
+ * `Session.save`. Resolves to false when the session had ended in another
+ * request meanwhile, so that nothing was stored.
+ */
+export async function saveSession(state: SessionState): Promise<boolean> {
+  const { config, held, edits } = state;
+  if (held === null) {
+    if (edits === null) return true;
+    return await createSession(state);
+  }
+  const save = edits !== null || config.saveEveryRequest;
+  if (!save && !isTouchDue(config, held.stored.record, state.now)) return true;
+  const change: Edit = {
+    kind: "edit",
+    config,
+    now: state.now,
+    save,
+    cleared: edits?.cleared ?? false,
+    changes: edits?.changes ?? null,
+    expiry: edits?.expiry ?? null,
+    rotation: edits?.rotation ?? null,
+    loaded: held.stored,
+    view: edits === null
+      ? held.stored.record.data
+      : Object.fromEntries(state.data),
+  };
+  // Later changes start a new set of edits, saved by a later save.
+  state.edits = null;
+  let outcome;
+  try {
+    outcome = await config.writer.submit(held.key, change);
+  } catch (error) {
+    state.edits ??= edits;
+    throw error;
+  }
+  switch (outcome.kind) {
+    case "stored":
+      if (outcome.holder) {
+        state.held = {
+          id: change.rotation?.id ?? held.id,
+          key: outcome.key,
+          stored: outcome.stored,
+          rotatedAway: false,
+        };
+        if (save) state.cookieAction = "send";
+      } else {
+        // Landed on a session another request rotated: its id is not ours
+        // to send, and ours opens nothing any more.
+        held.rotatedAway = true;
+        state.cookieAction = "none";
+      }
+      return true;
+    case "ended":
+      endHeld(state);
+      return true;
+    case "gone":
+      state.held = null;
+      state.data.clear();
+      state.isNew = true;
+      state.cookieAction = "none";
+      return false;
+    case "unchanged":
+      return true;
+  }
+}
+
+/** A new session: a fresh id, and one write that cannot conflict. */
+async function createSession(state: SessionState): Promise<boolean> {
+  const { config, now, edits } = state;
+  state.edits = null;
+  if (state.data.size === 0) return true;
+  const loaded = { record: freshRecord(config, now), version: "" };
+  const record = applyEdit(loaded.record, {
+    kind: "edit",
+    config,
+    now,
+    save: true,
+    cleared: false,
+    changes: null,
+    expiry: edits?.expiry ?? null,
+    rotation: null,
+    loaded,
+    view: Object.fromEntries(state.data),
+  });
+  if (endsSession(record, now)) {
+    // A deadline set in the past: there is nothing to store.
+    state.data.clear();
+    return true;
+  }
+  const id = generateId();
+  const key = storeKey(id);
+  let stored;
+  try {
+    stored = await config.writer.create(key, record);
+  } catch (error) {
+    state.edits ??= edits;
+    throw error;
+  }
+  state.held = { id, key, stored, rotatedAway: false };
+  state.cookieAction = "send";
+  return true;
+}
+
+/** Logout: ends the held session at once, whatever was saving it. */
+export async function endSession(state: SessionState): Promise<void> {
+  const { held, config } = state;
+  if (held !== null) await config.writer.submit(held.key, { kind: "end" });
+  endHeld(state);
+}
+
+/** The session ended: drop it, and clear the cookie if one came. */
+function endHeld(state: SessionState): void {
+  state.held = null;
+  state.data.clear();
+  state.isNew = true;
+  state.cookieAction = state.cookie.sent ? "clear" : "none";
+}
