@@ -1,7 +1,7 @@
 /**
  * The store conformance suite: what every {@linkcode SessionStore} must do for
  * the middleware's guarantees (no lost update, no resurrected session, atomic
- * rotation) to hold.
+ * rotation that forwards the requests still on the old id) to hold.
  *
  * @module
  */
@@ -175,6 +175,59 @@ export async function testSessionStore<S extends SessionStore>(
       assert.equal(typeof version, "string");
       assert.equal(await store.get(oldKey), null);
       assert.deepEqual(await store.get(key), { record: rotated, version });
+    },
+  );
+
+  await step(
+    "replaces with forward: the new key is written, and the forwarding record takes the old one's place",
+    async (store) => {
+      const oldKey = newKey();
+      const key = newKey();
+      const v1 = await store.set(oldKey, makeRecord({ user: "ram" }), {
+        version: null,
+      });
+      const rotated = makeRecord({ user: "ram", role: "admin" });
+      const forward: SessionRecord = { ...makeRecord({}), movedTo: key };
+      const version = await store.set(key, rotated, {
+        version: v1,
+        replaces: oldKey,
+        forward,
+      });
+      assert.equal(typeof version, "string");
+      assert.deepEqual(await store.get(key), { record: rotated, version });
+      const left = await store.get(oldKey);
+      assert.deepEqual(left?.record, forward);
+      assert.notEqual(left?.version, v1, "a new version under the old key");
+      // The forwarding record is a record like any other: it can be
+      // replaced conditionally, and deleted.
+      assert.equal(
+        await store.set(oldKey, makeRecord({}), { version: v1 }),
+        null,
+      );
+      await store.delete(oldKey);
+      assert.equal(await store.get(oldKey), null);
+    },
+  );
+
+  await step(
+    "replaces fails when a record exists under the new key, writing nothing",
+    async (store) => {
+      const oldKey = newKey();
+      const key = newKey();
+      const old = makeRecord({ n: 1 });
+      const v1 = await store.set(oldKey, old, { version: null });
+      const taken = makeRecord({ n: 2 });
+      const v2 = await store.set(key, taken, { version: null });
+      assert.equal(
+        await store.set(key, makeRecord({ n: 3 }), {
+          version: v1,
+          replaces: oldKey,
+          forward: { ...makeRecord({}), movedTo: key },
+        }),
+        null,
+      );
+      assert.deepEqual(await store.get(oldKey), { record: old, version: v1 });
+      assert.deepEqual(await store.get(key), { record: taken, version: v2 });
     },
   );
 

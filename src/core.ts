@@ -223,11 +223,17 @@ function readCookie(config: Config, request: Request): IncomingCookie {
 export function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value !== "object") return `a ${typeof value}`;
-  const name = Object.getPrototypeOf(value)?.constructor?.name;
-  if (name === "Response") {
-    return "a Response from another implementation than Deno's (wrap it: new Response(r.body, r))";
+  const candidate = value as Partial<Response>;
+  if (
+    typeof candidate.status === "number" && "headers" in candidate &&
+    "body" in candidate
+  ) {
+    // npm's Oak and other fetch shims answer with Responses of their own.
+    return "a Response of another implementation than Deno's (wrap it: new Response(r.body, r))";
   }
-  return name === undefined ? "an object" : `a ${name}`;
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  if (name === undefined || name === "Object") return "a plain object";
+  return /^[AEIO]/.test(name) ? `an ${name}` : `a ${name}`;
 }
 
 /**

@@ -1,9 +1,7 @@
 // Helpers for the KvStore tests: a Deno.Kv that records what is committed,
-// and a client that drives a withSession handler without a network.
+// records, and a temporary KV file.
 
-import { getSession } from "../mod.ts";
 import type { SessionRecord } from "../mod.ts";
-import { storeKey } from "../src/id.ts";
 
 /** One `kv.atomic()` as the store built and committed it. */
 export interface CommitLog {
@@ -98,98 +96,6 @@ export class SpyKv {
     };
     return wrapper as unknown as Deno.AtomicOperation;
   }
-}
-
-const info = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-  completed: Promise.resolve(),
-} as unknown as Deno.ServeHandlerInfo;
-
-/** What a test handler reports about the session it saw. */
-export interface Seen {
-  data: Record<string, unknown>;
-  isNew: boolean;
-  wasExpired: boolean;
-}
-
-/**
- * A handler for the tests, to wrap in withSession:
- * - `/set?k=v&...` sets each pair, `/delete?k` deletes k;
- * - `/rotate?k=v` rotates the id, then sets;
- * - `/expiry?at=ms` setExpiry(new Date(ms));
- * - `&gate=name` waits for `gates.get(name)` after the changes;
- * - every route answers the data it saw as JSON ({@linkcode Seen}).
- */
-export function testApp(gates = new Map<string, Promise<void>>()) {
-  return async (req: Request): Promise<Response> => {
-    const url = new URL(req.url);
-    const session = await getSession(req);
-    const seen: Seen = {
-      data: Object.fromEntries(session.entries()),
-      isNew: session.isNew,
-      wasExpired: session.wasExpired,
-    };
-    const params = [...url.searchParams].filter(([key]) => key !== "gate");
-    switch (url.pathname) {
-      case "/rotate":
-        await session.rotate();
-        for (const [key, value] of params) session.set(key, value);
-        break;
-      case "/set":
-        for (const [key, value] of params) session.set(key, value);
-        break;
-      case "/delete":
-        for (const [key] of params) session.delete(key);
-        break;
-      case "/expiry":
-        session.setExpiry(new Date(Number(url.searchParams.get("at"))));
-        break;
-    }
-    const gate = url.searchParams.get("gate");
-    if (gate !== null) await gates.get(gate);
-    return Response.json(seen);
-  };
-}
-
-/** A browser of one: keeps the session cookie between requests. */
-export class Client {
-  cookie: string | null = null;
-
-  constructor(readonly handler: Deno.ServeHandler) {}
-
-  /** The session id in the cookie (the cookies are not signed here). */
-  get id(): string {
-    if (this.cookie === null) throw new Error("no session cookie yet");
-    return this.cookie.slice(this.cookie.indexOf("=") + 1);
-  }
-
-  /** The store key of the session in the cookie. */
-  get key(): string {
-    return storeKey(this.id);
-  }
-
-  async get(path: string): Promise<Seen & { setCookie: string | null }> {
-    const headers = new Headers();
-    if (this.cookie !== null) headers.set("cookie", this.cookie);
-    const response = await this.handler(
-      new Request(`http://127.0.0.1${path}`, { headers }),
-      info,
-    );
-    const setCookie = response.headers.get("set-cookie");
-    if (setCookie !== null) {
-      const pair = setCookie.slice(0, setCookie.indexOf(";"));
-      this.cookie = pair.endsWith("=") ? null : pair;
-    }
-    const seen = await response.json() as Seen;
-    return { ...seen, setCookie };
-  }
-}
-
-/** A promise and the function that settles it. */
-export function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
 }
 
 /** A record as the middleware writes them, live for an hour. */

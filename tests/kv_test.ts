@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { getSession, KvStore, type SessionStore, withSession } from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
-import {
-  Client,
-  gate,
-  makeRecord,
-  SpyKv,
-  tempKv,
-  testApp,
-} from "./kv_helpers.ts";
+import { makeRecord, SpyKv, tempKv } from "./kv_helpers.ts";
+import { Client, Pause, testApp } from "./app.ts";
 import { FORWARD_MS } from "../src/write.ts";
 
 const HEX_KEY = "0".repeat(64);
@@ -449,8 +443,8 @@ Deno.test("touch-on-read: at most one KV write per touchInterval, never over a r
     using real = await Deno.openKv(":memory:");
     const spy = new SpyKv(real);
     let now = Date.now();
-    const gates = new Map<string, Promise<void>>();
-    const handler = withSession(testApp(gates), {
+    const pause = new Pause();
+    const handler = withSession(testApp(pause), {
       store: new KvStore(spy.kv),
       idleTimeout: 600,
       touchInterval: 60,
@@ -462,12 +456,12 @@ Deno.test("touch-on-read: at most one KV write per touchInterval, never over a r
     writer.cookie = reader.cookie;
     now += 61_000; // a touch is due
 
-    const paused = gate();
-    gates.set("read", paused.promise);
-    const reading = reader.get("/data?gate=read"); // loads, then waits
+    const paused = pause.arm();
+    const reading = reader.get("/data?gate"); // loads, then waits
+    await paused.reached;
     await writer.get("/set?b=2"); // loads after the reader, writes first
     const written = (await real.get(["sessions", reader.key])).versionstamp;
-    paused.open();
+    paused.resume();
     await reading;
 
     assert.deepEqual(
@@ -484,19 +478,19 @@ Deno.test("concurrent saves on KV merge onto the latest record", async (t) => {
   await t.step("two requests changing different keys both land", async () => {
     using real = await Deno.openKv(":memory:");
     const spy = new SpyKv(real);
-    const gates = new Map<string, Promise<void>>();
-    const handler = withSession(testApp(gates), { store: new KvStore(spy.kv) });
+    const pause = new Pause();
+    const handler = withSession(testApp(pause), { store: new KvStore(spy.kv) });
     const first = new Client(handler);
     await first.get("/set?a=1&old=x");
     const second = new Client(handler);
     second.cookie = first.cookie;
 
-    const paused = gate();
-    gates.set("first", paused.promise);
-    const saving = first.get("/set?b=2&gate=first");
+    const paused = pause.arm();
+    const saving = first.get("/set?b=2&gate");
+    await paused.reached;
     await second.get("/delete?old");
     await second.get("/set?c=3");
-    paused.open();
+    paused.resume();
     await saving;
 
     assert.deepEqual(
@@ -515,8 +509,8 @@ Deno.test("concurrent saves on KV merge onto the latest record", async (t) => {
     async () => {
       using real = await Deno.openKv(":memory:");
       const spy = new SpyKv(real);
-      const gates = new Map<string, Promise<void>>();
-      const handler = withSession(testApp(gates), {
+      const pause = new Pause();
+      const handler = withSession(testApp(pause), {
         store: new KvStore(spy.kv),
       });
       const user = new Client(handler);
@@ -525,11 +519,11 @@ Deno.test("concurrent saves on KV merge onto the latest record", async (t) => {
       const tab = new Client(handler);
       tab.cookie = user.cookie;
 
-      const paused = gate();
-      gates.set("login", paused.promise);
-      const login = user.get("/rotate?user=ram&gate=login");
+      const paused = pause.arm();
+      const login = user.get("/rotate?user=ram&gate");
+      await paused.reached;
       await tab.get("/set?theme=dark");
-      paused.open();
+      paused.resume();
       await login;
 
       assert.notEqual(user.key, oldKey);

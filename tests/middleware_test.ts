@@ -1,27 +1,7 @@
 import assert from "node:assert/strict";
 import { getSession, type SessionOptions, withSession } from "../mod.ts";
-import { call, Client, gate, parseSetCookie, SpyStore } from "./helpers.ts";
-
-/** Where a request holds still, once armed: after its changes, before its save. */
-class Pause {
-  #armed: { reached: () => void; resume: Promise<void> } | null = null;
-
-  /** Holds the next request that reaches the pause; resolves once one has. */
-  arm(): { reached: Promise<void>; resume: () => void } {
-    const reached = gate();
-    const resume = gate();
-    this.#armed = { reached: reached.open, resume: resume.promise };
-    return { reached: reached.promise, resume: resume.open };
-  }
-
-  async point(): Promise<void> {
-    const armed = this.#armed;
-    if (armed === null) return;
-    this.#armed = null;
-    armed.reached();
-    await armed.resume;
-  }
-}
+import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+import { Pause } from "./app.ts";
 
 type Extra = (req: Request) => Promise<Response | null>;
 

@@ -5,7 +5,7 @@ import {
   type SessionOptions,
   withSession,
 } from "../mod.ts";
-import { Client, SpyStore } from "./helpers.ts";
+import { Client, parseSetCookie, SpyStore } from "./helpers.ts";
 
 const MINUTE = 60_000;
 
@@ -212,5 +212,69 @@ Deno.test("setExpiry rejects what it cannot mean", async () => {
   assert.throws(
     () => session().setExpiry("10" as unknown as number),
     /got "10"/,
+  );
+});
+
+Deno.test("setExpiry and expireAtBrowserClose combine as Django's get_expire_at_browser_close()", async (t) => {
+  const HOUR = 3_600_000;
+  // [option, what the request calls, persistent cookie expected, its Max-Age]
+  const cases: Array<[boolean, string, boolean, string | undefined]> = [
+    [false, "none", true, "1209600"],
+    [false, "3600", true, "3600"],
+    [false, "date", true, "7200"],
+    [false, "0", false, undefined],
+    [false, "null", true, "1209600"],
+    [true, "none", false, undefined],
+    [true, "3600", true, "3600"],
+    [true, "date", true, "7200"],
+    [true, "0", false, undefined],
+    [true, "null", false, undefined],
+  ];
+  for (const [expireAtBrowserClose, call, persistent, maxAge] of cases) {
+    await t.step(
+      `expireAtBrowserClose ${expireAtBrowserClose}, setExpiry(${call}): ${
+        persistent
+          ? `persistent, Max-Age ${maxAge}`
+          : "a browser-session cookie"
+      }`,
+      async () => {
+        const { clock, client } = setup({ expireAtBrowserClose });
+        const value = call === "date" ? `date:${clock.now + 2 * HOUR}` : call;
+        const path = call === "none"
+          ? "/set?user=ram"
+          : `/expire?value=${value}`;
+        if (call !== "none") await client.get("/set?user=ram");
+        const response = await client.get(path);
+        const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+        assert.equal(cookie.attributes.get("max-age"), maxAge);
+        assert.equal(cookie.attributes.has("expires"), persistent);
+        // Kept on later saves that do not call setExpiry: it is stored.
+        const later = parseSetCookie(
+          (await client.get("/set?more=1")).headers.get("set-cookie")!,
+        );
+        assert.equal(later.attributes.has("max-age"), persistent);
+      },
+    );
+  }
+
+  await t.step(
+    "remember me under expireAtBrowserClose: setExpiry(seconds) makes it persistent until setExpiry(null)",
+    async () => {
+      const { client } = setup({ expireAtBrowserClose: true });
+      await client.get("/set?user=ram");
+      const remembered = await client.get("/expire?value=604800");
+      assert.equal(
+        parseSetCookie(remembered.headers.get("set-cookie")!).attributes.get(
+          "max-age",
+        ),
+        "604800",
+      );
+      const back = await client.get("/expire?value=null");
+      assert.ok(
+        !parseSetCookie(back.headers.get("set-cookie")!).attributes.has(
+          "max-age",
+        ),
+      );
+    },
   );
 });

@@ -1,0 +1,131 @@
+// session.save(): saving before the response, for a handler that must know
+// the outcome (src/save.ts).
+
+import assert from "node:assert/strict";
+import { getSession, withSession } from "../mod.ts";
+import { Pause } from "./app.ts";
+import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+
+Deno.test("save() stores at once; the response saves again only what changed after it", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    session.set("a", 1);
+    const before = store.sets;
+    assert.equal(await session.save(), true);
+    assert.equal(store.sets, before + 1, "stored before the handler answers");
+    assert.notEqual(session.id, null, "a new session has its id once saved");
+    if (new URL(req.url).searchParams.has("more")) session.set("b", 2);
+    return new Response("ok");
+  }, { store });
+  const response = await call(handler, "/");
+  assert.equal(store.sets, 1, "nothing more to save");
+  assert.match(response.headers.get("set-cookie")!, /^sessionid=/);
+  assert.deepEqual((await store.only()).data, { a: 1 });
+
+  await call(handler, "/?more");
+  assert.equal(
+    store.sets,
+    3,
+    "b, changed after save(), saved with the response",
+  );
+  const keys = store.keys();
+  assert.equal(keys.length, 2);
+  assert.deepEqual((await store.inner.get(keys[1]))?.record.data, {
+    a: 1,
+    b: 2,
+  });
+});
+
+Deno.test("save() lets a handler catch a store failure and answer itself; nothing is stored", async () => {
+  const store = new SpyStore();
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    session.set("cart", ["apple"]);
+    try {
+      await session.save();
+    } catch (error) {
+      return new Response(`not saved: ${(error as Error).message}`, {
+        status: 503,
+      });
+    }
+    return new Response("saved");
+  }, { store }));
+  store.fail.set = true;
+  const failed = await client.get("/");
+  assert.equal(failed.status, 503);
+  assert.equal(await failed.text(), "not saved: store down (set)");
+  assert.equal(failed.headers.get("set-cookie"), null);
+  assert.deepEqual(store.keys(), []);
+  store.fail.set = false;
+  assert.equal(await (await client.get("/")).text(), "saved");
+  assert.deepEqual((await store.only()).data, { cart: ["apple"] });
+});
+
+Deno.test("save() resolves false when another request logged the session out meanwhile", async () => {
+  const store = new SpyStore();
+  const pause = new Pause();
+  const outcomes: boolean[] = [];
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    const path = new URL(req.url).pathname;
+    if (path === "/flush") await session.flush();
+    else if (path === "/set") session.set("n", 1);
+    else {
+      session.set("cart", ["apple"]);
+      await pause.point();
+      outcomes.push(await session.save());
+    }
+    return new Response("ok");
+  }, { store });
+  const user = new Client(handler);
+  await user.get("/set");
+  const { reached, resume } = pause.arm();
+  const slow = user.get("/save");
+  await reached;
+  const tab = new Client(handler);
+  tab.cookie = user.cookie;
+  await tab.get("/flush");
+  resume();
+  const response = await slow;
+  assert.deepEqual(outcomes, [false]);
+  assert.equal(response.headers.get("set-cookie"), null);
+  assert.deepEqual(store.keys(), []);
+});
+
+Deno.test("save() keeps what it stored and its cookie when the response is then a 5xx", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    session.set("a", 1);
+    await session.save();
+    session.set("b", 2); // not saved: the response is an error
+    return new Response("oops", { status: 500 });
+  }, { store });
+  const response = await call(handler, "/");
+  assert.equal(response.status, 500);
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.equal(cookie.name, "sessionid");
+  assert.deepEqual((await store.only()).data, { a: 1 });
+});
+
+Deno.test("save() before streaming: the cookie is on the response whose body streams", async () => {
+  const store = new SpyStore();
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    session.set("stream", true);
+    await session.save();
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("a"));
+        controller.enqueue(new TextEncoder().encode("b"));
+        controller.close();
+      },
+    });
+    return new Response(body);
+  }, { store }));
+  const response = await client.get("/");
+  assert.equal(await response.text(), "ab");
+  assert.notEqual(client.cookie, null);
+  assert.deepEqual((await store.only()).data, { stream: true });
+});
