@@ -22,17 +22,49 @@ function record(expiresAt: number): SessionRecord {
   };
 }
 
-Deno.test("MemoryStore drops the least recently used past maxSessions", async () => {
+Deno.test("MemoryStore drops the oldest past maxSessions, the ones never read again first", async () => {
   using store = new MemoryStore({ maxSessions: 3 });
   for (const key of ["a", "b", "c"]) {
     await store.set(key, record(Date.now() + 60_000), { version: null });
   }
-  await store.get("a"); // a is now the most recently used; b the least
+  await store.get("a"); // a was read: b, the oldest of the unread, goes
   await store.set("d", record(Date.now() + 60_000), { version: null });
   assert.equal(store.size, 3);
   assert.equal(await store.get("b"), null);
   for (const key of ["a", "c", "d"]) {
     assert.notEqual(await store.get(key), null);
+  }
+});
+
+Deno.test("MemoryStore: a new session gets in when the store is full of sessions in use", async () => {
+  using store = new MemoryStore({ maxSessions: 10 });
+  const later = Date.now() + 60_000;
+  for (let i = 0; i < 10; i++) {
+    await store.set(`user${i}`, record(later), { version: null });
+    await store.get(`user${i}`);
+  }
+  await store.set("newcomer", record(later), { version: null });
+  assert.equal(store.size, 10);
+  assert.notEqual(await store.get("newcomer"), null);
+  assert.equal(await store.get("user0"), null, "the oldest in use made room");
+});
+
+Deno.test("MemoryStore: a flood of sessions nobody comes back to evicts them first, not the sessions in use", async () => {
+  using store = new MemoryStore({ maxSessions: 100 });
+  const later = Date.now() + 60_000;
+  for (let i = 0; i < 10; i++) {
+    await store.set(`user${i}`, record(later), { version: null });
+  }
+  for (let round = 0; round < 50; round++) {
+    // The users come back now and then; 100 cookieless visitors meanwhile.
+    for (let i = 0; i < 10; i++) await store.get(`user${i}`);
+    for (let i = 0; i < 100; i++) {
+      await store.set(`flood${round}-${i}`, record(later), { version: null });
+    }
+  }
+  assert.equal(store.size, 100);
+  for (let i = 0; i < 10; i++) {
+    assert.notEqual(await store.get(`user${i}`), null, `user${i}`);
   }
 });
 

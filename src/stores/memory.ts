@@ -14,8 +14,10 @@ import type {
 /** Options for {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * The most sessions held; past it the least recently used is dropped.
-   * Default 100,000.
+   * The most records held. Sessions read since they were created may take up
+   * to 80% of it; past the bound, the oldest of the others go first (a flood
+   * of one-visit sessions evicts itself, not the sessions in use, while a new
+   * session still has room until it is read again). Default 100,000.
    */
   maxSessions?: number;
   /**
@@ -27,6 +29,9 @@ export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds for the sweep. Default `Date.now`. */
   now?: () => number;
 }
+
+/** The share of `maxSessions` that sessions read since their creation may take. */
+const KEPT_SHARE = 0.8;
 
 interface Entry {
   // The data kept as text so that what a caller does to a record it got or
@@ -42,11 +47,13 @@ interface Entry {
   browserSession: boolean;
   movedTo: string | undefined;
   version: string;
+  /** Read since it was last written: spared once by the eviction. */
+  revisited: boolean;
 }
 
 /**
- * Sessions in a Map, least recently used dropped first past `maxSessions`,
- * expired ones swept by an unref'd timer. Writes are atomic because they are
+ * Sessions in Maps, bounded by `maxSessions` (the sessions never read again
+ * dropped first), expired ones swept by an unref'd timer. Writes are atomic because they are
  * synchronous; the data is lost when the process ends.
  *
  * @example
@@ -58,8 +65,13 @@ interface Entry {
  * ```
  */
 export class MemoryStore implements SessionStore, Disposable {
-  readonly #entries = new Map<string, Entry>();
+  /** Records not read since they were created (or demoted): the ones to go. */
+  readonly #fresh = new Map<string, Entry>();
+  /** Records read since they were created, oldest first; bounded. */
+  readonly #kept = new Map<string, Entry>();
   readonly #maxSessions: number;
+  /** The most records kept: the rest of the room lets new sessions in. */
+  readonly #maxKept: number;
   readonly #sweepInterval: number;
   readonly #now: () => number;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -81,21 +93,28 @@ export class MemoryStore implements SessionStore, Disposable {
       );
     }
     this.#maxSessions = maxSessions;
+    this.#maxKept = Math.floor(maxSessions * KEPT_SHARE);
     this.#sweepInterval = sweepInterval;
     this.#now = now;
   }
 
   /** How many records the store holds, expired or not. */
   get size(): number {
-    return this.#entries.size;
+    return this.#fresh.size + this.#kept.size;
   }
 
-  /** Reads a record and marks it most recently used. */
+  /** Reads a record, and marks it read for the eviction. */
   get(key: string): Promise<StoredSession | null> {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return Promise.resolve(null);
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    let entry = this.#kept.get(key);
+    if (entry !== undefined) {
+      entry.revisited = true;
+    } else {
+      entry = this.#fresh.get(key);
+      if (entry === undefined) return Promise.resolve(null);
+      this.#fresh.delete(key);
+      this.#kept.set(key, entry);
+      if (this.#kept.size > this.#maxKept) this.#demote();
+    }
     const record: SessionRecord = {
       data: JSON.parse(entry.data),
       createdAt: entry.createdAt,
@@ -114,31 +133,75 @@ export class MemoryStore implements SessionStore, Disposable {
     record: SessionRecord,
     condition: WriteCondition,
   ): Promise<string | null> {
-    const current = this.#entries.get(condition.replaces ?? key);
+    const { replaces, forward } = condition;
+    const source = replaces ?? key;
+    const kept = this.#kept.has(source);
+    const current = kept ? this.#kept.get(source) : this.#fresh.get(source);
     if ((current?.version ?? null) !== condition.version) {
       return Promise.resolve(null);
     }
-    const { replaces, forward } = condition;
     if (replaces !== undefined) {
-      if (this.#entries.has(key)) return Promise.resolve(null);
-      if (forward === undefined) this.#entries.delete(replaces);
-      else this.#put(replaces, forward);
+      if (this.#kept.has(key) || this.#fresh.has(key)) {
+        return Promise.resolve(null);
+      }
+      this.#kept.delete(replaces);
+      this.#fresh.delete(replaces);
+      if (forward !== undefined) this.#put(replaces, forward, false);
     }
-    const version = this.#put(key, record);
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxSessions) break;
-      this.#entries.delete(oldest);
-    }
+    const version = this.#put(key, record, kept);
+    if (this.size > this.#maxSessions) this.#evict();
     this.#startSweep();
     return Promise.resolve(version);
   }
 
-  /** Stores `record` under `key` as the most recently used; its new version. */
-  #put(key: string, record: SessionRecord): string {
+  /** Drops the oldest fresh records down to `maxSessions`. */
+  #evict(): void {
+    for (const key of this.#fresh.keys()) {
+      if (this.size <= this.#maxSessions) return;
+      this.#fresh.delete(key);
+    }
+  }
+
+  /**
+   * Moves the oldest kept record behind the fresh ones, sparing once (moving
+   * behind the kept ones instead) a record read since its last write.
+   */
+  #demote(): void {
+    for (const [key, entry] of this.#kept) {
+      this.#kept.delete(key);
+      if (entry.revisited) {
+        entry.revisited = false;
+        this.#kept.set(key, entry);
+      } else {
+        this.#fresh.set(key, entry);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Stores `record` under `key`: in place if the key is held (a write does
+   * not move a record in the eviction's order: the read before it marked
+   * it), else behind the others, among the kept records or the fresh ones.
+   * Its new version.
+   */
+  #put(key: string, record: SessionRecord, kept: boolean): string {
     const version = String(++this.#writes);
-    this.#entries.delete(key);
-    this.#entries.set(key, {
-      data: JSON.stringify(record.data),
+    const data = JSON.stringify(record.data);
+    const entry = this.#kept.get(key) ?? this.#fresh.get(key);
+    if (entry !== undefined) {
+      entry.data = data;
+      entry.createdAt = record.createdAt;
+      entry.lastActiveAt = record.lastActiveAt;
+      entry.absoluteExpiresAt = record.absoluteExpiresAt;
+      entry.expiresAt = record.expiresAt;
+      entry.browserSession = record.browserSession;
+      entry.movedTo = record.movedTo;
+      entry.version = version;
+      return version;
+    }
+    (kept ? this.#kept : this.#fresh).set(key, {
+      data,
       createdAt: record.createdAt,
       lastActiveAt: record.lastActiveAt,
       absoluteExpiresAt: record.absoluteExpiresAt,
@@ -146,13 +209,16 @@ export class MemoryStore implements SessionStore, Disposable {
       browserSession: record.browserSession,
       movedTo: record.movedTo,
       version,
+      revisited: false,
     });
+    if (kept && this.#kept.size > this.#maxKept) this.#demote();
     return version;
   }
 
   /** Deletes a record. */
   delete(key: string): Promise<void> {
-    this.#entries.delete(key);
+    this.#kept.delete(key);
+    this.#fresh.delete(key);
     return Promise.resolve();
   }
 
@@ -160,10 +226,12 @@ export class MemoryStore implements SessionStore, Disposable {
   clearExpired(): number {
     const now = this.#now();
     let removed = 0;
-    for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt <= now) {
-        this.#entries.delete(key);
-        removed++;
+    for (const records of [this.#fresh, this.#kept]) {
+      for (const [key, entry] of records) {
+        if (entry.expiresAt <= now) {
+          records.delete(key);
+          removed++;
+        }
       }
     }
     return removed;
