@@ -14,7 +14,7 @@ import {
   withSession,
 } from "../mod.ts";
 import type { SessionRecord, SessionStore } from "../mod.ts";
-import { getCookieValues, serializeCookie } from "../src/cookie.ts";
+import { getCookieValues, SetCookieFormat } from "../src/cookie.ts";
 import { CookieVerifier, generateId, Signer, storeKey } from "../src/id.ts";
 import { assertJsonValue, type SessionData } from "../src/json.ts";
 import { decodeRecord, encodeRecord } from "../src/record.ts";
@@ -33,17 +33,17 @@ Deno.bench("cookie: parse a 4-cookie header", { group: "cookie" }, () => {
   getCookieValues(cookieHeader, "sessionid");
 });
 
+const cookieFormat = new SetCookieFormat("sessionid", {
+  path: "/",
+  httpOnly: true,
+  sameSite: "Lax",
+  partitioned: false,
+});
+
 Deno.bench("cookie: serialize with Max-Age and Expires", {
   group: "cookie",
 }, () => {
-  serializeCookie("sessionid", id, {
-    path: "/",
-    maxAge: 1_209_600,
-    httpOnly: true,
-    secure: false,
-    sameSite: "Lax",
-    partitioned: false,
-  }, 1_700_000_000_000);
+  cookieFormat.set(id, false, 1_209_600, 1_700_000_000_000);
 });
 
 // Id generation.

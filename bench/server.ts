@@ -8,6 +8,7 @@
  *   GET /read    reads "n" from the session; 409 when the cookie found none
  *   GET /write   sets "n" to a new value every request (creates a session
  *                when the request has no valid cookie)
+ *   GET /write-one the same; the harness sends every connection one cookie
  *
  * and on PORT2, a second listener in the same process that leaves the
  * measured handler as it is (bare Deno.serve stays bare):
@@ -84,7 +85,7 @@ function ours(
       const n = session.get("n");
       return n === undefined ? text("no session", 409) : text(`n=${n}`);
     }
-    if (path === "/write") {
+    if (path === "/write" || path === "/write-one") {
       const session = await getSession<{ n: number; user: string }>(req);
       if (session.isNew) created++;
       const n = ++counter;
@@ -115,17 +116,6 @@ function ours(
  */
 function floor(headers = false): Served {
   const sessions = new Map<string, string>();
-  const sidOf = (req: Request): string | null => {
-    const header = req.headers.get("cookie");
-    if (header === null) return null;
-    for (const part of header.split(";")) {
-      const equals = part.indexOf("=");
-      if (equals !== -1 && part.slice(0, equals).trim() === "sid") {
-        return part.slice(equals + 1).trim();
-      }
-    }
-    return null;
-  };
   const handler: Deno.ServeHandler = (req) => {
     const path = pathOf(req.url);
     if (path === "/read") {
@@ -171,6 +161,57 @@ function floor(headers = false): Served {
   };
   return { handler, counts: () => ({ size: sessions.size }) };
 }
+
+/** The floors' cookie parse: the value of `sid`. */
+function sidOf(req: Request): string | null {
+  const header = req.headers.get("cookie");
+  if (header === null) return null;
+  for (const part of header.split(";")) {
+    const equals = part.indexOf("=");
+    if (equals !== -1 && part.slice(0, equals).trim() === "sid") {
+      return part.slice(equals + 1).trim();
+    }
+  }
+  return null;
+}
+
+/**
+ * The floor of a store that keeps JSON per session: on /read the cookie
+ * parse, one `load` (one kv.get, one file read), JSON.parse and `Vary:
+ * Cookie`; /write (for the harness's pool) a save and a cookie. No digest, no
+ * expiry, no concurrency control.
+ */
+function storeFloor(
+  load: (sid: string) => Promise<string | null>,
+  save: (sid: string, json: string) => Promise<void>,
+): Served {
+  const handler: Deno.ServeHandler = async (req) => {
+    const path = pathOf(req.url);
+    if (path === "/read") {
+      const sid = sidOf(req);
+      const stored = sid === null ? null : await load(sid);
+      if (stored === null) return text("no session", 409);
+      const data = JSON.parse(stored) as { n: number };
+      const response = text(`n=${data.n}`);
+      response.headers.set("vary", "Cookie");
+      return response;
+    }
+    if (path === "/write") {
+      const sid = crypto.randomUUID();
+      created++;
+      const n = ++counter;
+      await save(sid, JSON.stringify({ n, user: `user-${n}` }));
+      return new Response(`n=${n}`, {
+        headers: { "set-cookie": `sid=${sid}; Path=/; HttpOnly; SameSite=Lax` },
+      });
+    }
+    return text("ok");
+  };
+  return { handler, counts: () => ({}) };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Hono with hono-sessions from npm and its MemoryStore. */
 async function hono(encryptionKey?: string): Promise<Served> {
@@ -246,6 +287,30 @@ async function handlerFor(
     case "file": {
       const store = new FileStore(required(flags, "file-dir"));
       return ours(new CountingStore(store), () => undefined);
+    }
+    case "kv-floor": {
+      const kv = await Deno.openKv(required(flags, "kv-path"));
+      return storeFloor(
+        async (sid) => {
+          const entry = await kv.get<Uint8Array>(["sessions", sid]);
+          return entry.value === null ? null : decoder.decode(entry.value);
+        },
+        async (sid, json) => {
+          await kv.set(["sessions", sid], encoder.encode(json));
+        },
+      );
+    }
+    case "file-floor": {
+      const dir = required(flags, "file-dir");
+      await Deno.mkdir(dir, { recursive: true });
+      return storeFloor(
+        (sid) =>
+          Deno.readTextFile(`${dir}/${sid}`).catch((error) => {
+            if (error instanceof Deno.errors.NotFound) return null;
+            throw error;
+          }),
+        (sid, json) => Deno.writeTextFile(`${dir}/${sid}`, json),
+      );
     }
     case "hono-sessions":
       return await hono();

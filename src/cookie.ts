@@ -37,41 +37,87 @@ export function getCookieValues(header: string, name: string): string[] {
   return values;
 }
 
-/** The attributes of a Set-Cookie value. */
+/** The attributes of the session cookie, but for Secure (which may follow the request). */
 export interface CookieAttributes {
   path: string;
   domain?: string;
-  /** Seconds; absent for a cookie that lasts until the browser closes. */
-  maxAge?: number;
   httpOnly: boolean;
-  secure: boolean;
   sameSite: "Strict" | "Lax" | "None";
   partitioned: boolean;
 }
 
 /**
- * A Set-Cookie value. With `maxAge`, both Max-Age and Expires are written, for
- * the clients that know only Expires; `now` is the clock behind Expires.
+ * The Set-Cookie values of one cookie, its attributes turned into text once
+ * (they are the same on every response), in this order: Path, Domain,
+ * Max-Age, Expires, HttpOnly, Secure, SameSite, Partitioned.
  */
-export function serializeCookie(
-  name: string,
-  value: string,
-  attributes: CookieAttributes,
-  now: number,
-): string {
-  let cookie = `${name}=${value}; Path=${attributes.path}`;
-  if (attributes.domain !== undefined) {
-    cookie += `; Domain=${attributes.domain}`;
+export class SetCookieFormat {
+  readonly #name: string;
+  /** `; Path=...` and `; Domain=...`. */
+  readonly #head: string;
+  /** From HttpOnly on, without Secure and with it. */
+  readonly #tails: readonly [string, string];
+
+  constructor(name: string, attributes: CookieAttributes) {
+    this.#name = name;
+    this.#head = `; Path=${attributes.path}` +
+      (attributes.domain === undefined ? "" : `; Domain=${attributes.domain}`);
+    const tail = (secure: boolean) =>
+      (attributes.httpOnly ? "; HttpOnly" : "") + (secure ? "; Secure" : "") +
+      `; SameSite=${attributes.sameSite}` +
+      (attributes.partitioned ? "; Partitioned" : "");
+    this.#tails = [tail(false), tail(true)];
   }
-  if (attributes.maxAge !== undefined) {
-    const expires = new Date(now + attributes.maxAge * 1000).toUTCString();
-    cookie += `; Max-Age=${attributes.maxAge}; Expires=${expires}`;
+
+  /**
+   * The cookie set to `value`. With `maxAge` (seconds), both Max-Age and
+   * Expires are written, for the clients that know only Expires, `now`
+   * being the clock behind Expires; without, it lasts until the browser
+   * closes.
+   */
+  set(value: string, secure: boolean, maxAge?: number, now = 0): string {
+    const lifetime = maxAge === undefined
+      ? ""
+      : `; Max-Age=${maxAge}; Expires=${httpDate(now + maxAge * 1000)}`;
+    return `${this.#name}=${value}${this.#head}${lifetime}${
+      this.#tails[secure ? 1 : 0]
+    }`;
   }
-  if (attributes.httpOnly) cookie += "; HttpOnly";
-  if (attributes.secure) cookie += "; Secure";
-  cookie += `; SameSite=${attributes.sameSite}`;
-  if (attributes.partitioned) cookie += "; Partitioned";
-  return cookie;
+
+  /** The cookie cleared: empty, Max-Age=0 and an Expires in 1970. */
+  clear(secure: boolean): string {
+    return this.set("", secure, 0, 0);
+  }
+}
+
+const DAY_MS = 86_400_000;
+/** The last day of year 9999: past it, dates are no longer 29 characters. */
+const LAST_DAY = 2_932_896;
+/** `"00"` to `"59"`. */
+const TWO_DIGITS = Array.from(
+  { length: 60 },
+  (_, n) => String(n).padStart(2, "0"),
+);
+/** `"Thu, 01 Jan 2026 "` by day number, for the few days in use. */
+const dayPrefixes = new Map<number, string>();
+
+/**
+ * `new Date(ms).toUTCString()` ("Thu, 01 Jan 2026 00:01:00 GMT"), the date
+ * part remembered per day: it is on every Set-Cookie that carries Expires.
+ */
+export function httpDate(ms: number): string {
+  const day = Math.floor(ms / DAY_MS);
+  if (!(day >= 0 && day <= LAST_DAY)) return new Date(ms).toUTCString();
+  let prefix = dayPrefixes.get(day);
+  if (prefix === undefined) {
+    if (dayPrefixes.size >= 64) dayPrefixes.clear();
+    prefix = new Date(day * DAY_MS).toUTCString().slice(0, 17);
+    dayPrefixes.set(day, prefix);
+  }
+  const seconds = Math.floor((ms - day * DAY_MS) / 1000);
+  return `${prefix}${TWO_DIGITS[Math.floor(seconds / 3600)]}:${
+    TWO_DIGITS[Math.floor(seconds / 60) % 60]
+  }:${TWO_DIGITS[seconds % 60]} GMT`;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -11,13 +11,12 @@
 
 import { getCookieValues } from "./cookie.ts";
 import { isLive } from "./expiry.ts";
-import type { SessionData } from "./json.ts";
+import { isEmptyData, type SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
 import {
   applyHeaders,
-  applyRules,
-  type SessionHeaders,
-  VARY_ONLY,
+  responseCookie,
+  responseSave,
   withHeaders,
 } from "./rules.ts";
 import {
@@ -26,7 +25,6 @@ import {
   Session,
   type SessionState,
 } from "./session.ts";
-import { opensSession } from "./write.ts";
 
 /**
  * Where a request's session lives: a property under a private symbol on the
@@ -126,7 +124,16 @@ export class RequestSession {
       );
     }
     if (this.#loading === null) return response;
-    return withHeaders(response, await this.#finish(response.status));
+    const state = this.#state;
+    if (state === null) {
+      return withHeaders(response, await this.#finish(response.status));
+    }
+    const saving = responseSave(state, response.status);
+    if (saving !== null) await saving;
+    return withHeaders(
+      response,
+      responseCookie(state, response.status, this.#request.url),
+    );
   }
 
   /**
@@ -139,7 +146,8 @@ export class RequestSession {
     applyHeaders(headers, await this.#finish(status));
   }
 
-  async #finish(status: number): Promise<SessionHeaders> {
+  /** Saves as a response of `status` requires; the Set-Cookie value it carries. */
+  async #finish(status: number): Promise<string | null> {
     let state = this.#state;
     if (state === null) {
       // Still loading (the handler did not wait for it), or it failed.
@@ -147,24 +155,27 @@ export class RequestSession {
         await this.#loading;
       } catch {
         // The handler saw the store fail and answered anyway: nothing to save.
-        return VARY_ONLY;
+        return null;
       }
       state = this.#state;
-      if (state === null) return VARY_ONLY;
+      if (state === null) return null;
     }
-    return await applyRules(state, status, this.#request.url);
+    const saving = responseSave(state, status);
+    if (saving !== null) await saving;
+    return responseCookie(state, status, this.#request.url);
   }
 
   async #load(): Promise<Session> {
     const config = this.#config;
     const now = config.now();
     const cookie = readCookie(config, this.#request);
-    const verified = cookie.verified;
+    const verified = cookie === "invalid" ? null : cookie;
     let held: HeldSession | null = null;
     let wasExpired = false;
     if (verified !== null) {
       const stored = await config.store.get(verified.key);
-      if (stored !== null && opensSession(stored.record)) {
+      // What a rotation or an ending session leaves opens nothing.
+      if (stored !== null && stored.record.movedTo === undefined) {
         if (isLive(config, stored.record, now)) {
           held = {
             id: verified.id,
@@ -172,7 +183,7 @@ export class RequestSession {
             stored,
             rotatedAway: false,
           };
-        } else {
+        } else if (!isEmptyData(stored.record.data)) {
           wasExpired = true;
           await config.writer.submit(verified.key, {
             kind: "expire",
@@ -190,9 +201,7 @@ export class RequestSession {
       now,
       cookie,
       held,
-      data: new Map(
-        held === null ? [] : Object.entries(held.stored.record.data),
-      ),
+      data: held === null ? {} : held.stored.record.data,
       edits: null,
       modified: false,
       isNew: held === null,
@@ -204,19 +213,17 @@ export class RequestSession {
   }
 }
 
-const NO_COOKIE: IncomingCookie = { sent: false, verified: null };
-
 /** The session cookie of a request: the first valid value of its name. */
 function readCookie(config: Config, request: Request): IncomingCookie {
   const header = request.headers.get("cookie");
-  if (header === null) return NO_COOKIE;
+  if (header === null) return null;
   const values = getCookieValues(header, config.cookieName);
-  if (values.length === 0) return NO_COOKIE;
+  if (values.length === 0) return null;
   for (const value of values) {
     const verified = config.cookies.verify(value);
-    if (verified !== null) return { sent: true, verified };
+    if (verified !== null) return verified;
   }
-  return { sent: true, verified: null };
+  return "invalid";
 }
 
 /** A value as an error message names it. */

@@ -32,6 +32,29 @@ export type JsonValue =
  */
 export type SessionData = Record<string, JsonValue>;
 
+/** Whether `data` has no keys. */
+export function isEmptyData(data: SessionData): boolean {
+  for (const _ in data) return false;
+  return true;
+}
+
+/**
+ * Sets an own property of `data`, `"__proto__"` included (which plain
+ * assignment would take for the prototype).
+ */
+export function setData(data: SessionData, key: string, value: JsonValue) {
+  if (key === "__proto__") {
+    Object.defineProperty(data, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else {
+    data[key] = value;
+  }
+}
+
 /**
  * Throws a TypeError naming `key` and the path inside the value when `value`
  * is not JSON: undefined, functions, symbols, BigInt, NaN and the infinities,

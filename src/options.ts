@@ -4,7 +4,7 @@
  * @module
  */
 
-import { isAttributeValue, isCookieName } from "./cookie.ts";
+import { isAttributeValue, isCookieName, SetCookieFormat } from "./cookie.ts";
 import { CookieVerifier, Signer } from "./id.ts";
 import type { SessionStore } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
@@ -102,12 +102,10 @@ export interface Config {
   /** Checks cookie values and remembers the good ones. */
   cookies: CookieVerifier;
   cookieName: string;
-  path: string;
-  domain: string | undefined;
+  /** The session cookie's Set-Cookie values, but for Secure. */
+  setCookie: SetCookieFormat;
+  /** `"auto"`: Secure when the request URL is https. */
   secure: boolean | "auto";
-  httpOnly: boolean;
-  sameSite: "Strict" | "Lax" | "None";
-  partitioned: boolean;
   now: () => number;
 }
 
@@ -319,12 +317,14 @@ export function resolveOptions(options: SessionOptions): Config {
     signer,
     cookies: new CookieVerifier(signer),
     cookieName,
-    path,
-    domain,
+    setCookie: new SetCookieFormat(cookieName, {
+      path,
+      domain,
+      httpOnly: boolean("cookie.httpOnly", cookie.httpOnly, true),
+      sameSite,
+      partitioned,
+    }),
     secure,
-    httpOnly: boolean("cookie.httpOnly", cookie.httpOnly, true),
-    sameSite,
-    partitioned,
     now,
   };
 }

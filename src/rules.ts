@@ -6,41 +6,55 @@
  * @module
  */
 
-import { serializeCookie } from "./cookie.ts";
-import type { Config } from "./options.ts";
-import { saveSession } from "./save.ts";
+import { hasWork, saveSession } from "./save.ts";
 import type { SessionState } from "./session.ts";
 
-/** What a response gets for its session: `Vary: Cookie`, and maybe a cookie. */
-export interface SessionHeaders {
-  /** The Set-Cookie value to append, or null. */
-  readonly setCookie: string | null;
-}
-
-/** Only `Vary: Cookie`: what a response gets when the session sends no cookie. */
-export const VARY_ONLY: SessionHeaders = { setCookie: null };
-
 /**
- * Saves the session as a response of `status` requires, and says what the
- * response carries. A status of 500 or more saves nothing (what an explicit
+ * The save a response of `status` makes: a promise of it, or null when there
+ * is nothing to save. A status of 500 or more saves nothing (what an explicit
  * `save()` stored stays, and its cookie is sent).
  */
-export async function applyRules(
+export function responseSave(
+  state: SessionState,
+  status: number,
+): Promise<boolean> | null {
+  return status < 500 && hasWork(state) ? saveSession(state, true) : null;
+}
+
+/**
+ * The Set-Cookie value a response of `status` carries once its save is done,
+ * or null; `url` is the request's (https: makes `secure: "auto"` Secure).
+ */
+export function responseCookie(
   state: SessionState,
   status: number,
   url: string,
-): Promise<SessionHeaders> {
-  if (status < 500) await saveSession(state);
+): string | null {
   const action = state.cookieAction ??
     (status >= 500 ? "none" : defaultAction(state));
-  switch (action) {
-    case "send":
-      return { setCookie: sessionCookie(state, url) };
-    case "clear":
-      return { setCookie: clearingCookie(state.config, url) };
-    case "none":
-      return VARY_ONLY;
-  }
+  if (action === "none") return null;
+  const { config } = state;
+  const secure = config.secure === "auto"
+    ? url.startsWith("https:")
+    : config.secure;
+  if (action === "clear") return config.setCookie.clear(secure);
+  const { held, cookie: incoming } = state;
+  if (held === null) return null;
+  const record = held.stored.record;
+  // The value that came in is still right if it was signed with the first
+  // secret for this id: HMAC is deterministic, so no need to sign again.
+  const value = config.signer === null
+    ? held.id
+    : typeof incoming === "object" && incoming !== null && !incoming.stale &&
+        incoming.id === held.id
+    ? incoming.value
+    : config.signer.sign(held.id);
+  if (record.browserSession) return config.setCookie.set(value, secure);
+  const maxAge = Math.max(
+    0,
+    Math.ceil((record.absoluteExpiresAt - state.now) / 1000),
+  );
+  return config.setCookie.set(value, secure, maxAge, state.now);
 }
 
 /**
@@ -50,58 +64,13 @@ export async function applyRules(
  */
 function defaultAction(state: SessionState): "send" | "clear" | "none" {
   const { held, cookie } = state;
-  if (held === null) return cookie.sent ? "clear" : "none";
+  if (held === null) return cookie === null ? "none" : "clear";
   if (held.rotatedAway) return "none";
-  return cookie.verified?.stale === true ? "send" : "none";
-}
-
-function cookieAttributes(config: Config, url: string) {
-  return {
-    path: config.path,
-    domain: config.domain,
-    httpOnly: config.httpOnly,
-    secure: config.secure === "auto" ? url.startsWith("https:") : config.secure,
-    sameSite: config.sameSite,
-    partitioned: config.partitioned,
-  };
-}
-
-/** The Set-Cookie value for the held session. */
-function sessionCookie(state: SessionState, url: string): string | null {
-  const { config, held, cookie } = state;
-  if (held === null) return null;
-  const record = held.stored.record;
-  const incoming = cookie.verified;
-  // The value that came in is still right if it was signed with the first
-  // secret for this id: HMAC is deterministic, so no need to sign again.
-  const value = config.signer === null
-    ? held.id
-    : incoming !== null && !incoming.stale && incoming.id === held.id
-    ? incoming.value
-    : config.signer.sign(held.id);
-  const maxAge = record.browserSession ? undefined : Math.max(
-    0,
-    Math.ceil((record.absoluteExpiresAt - state.now) / 1000),
-  );
-  return serializeCookie(
-    config.cookieName,
-    value,
-    { ...cookieAttributes(config, url), maxAge },
-    state.now,
-  );
-}
-
-function clearingCookie(config: Config, url: string): string {
-  return serializeCookie(
-    config.cookieName,
-    "",
-    { ...cookieAttributes(config, url), maxAge: 0 },
-    0,
-  );
+  return typeof cookie === "object" && cookie?.stale === true ? "send" : "none";
 }
 
 /** Adds `Vary: Cookie` (once, beside any other Vary) and the Set-Cookie value. */
-export function applyHeaders(headers: Headers, session: SessionHeaders): void {
+export function applyHeaders(headers: Headers, setCookie: string | null): void {
   const vary = headers.get("vary");
   if (vary === null) {
     headers.set("vary", "Cookie");
@@ -113,9 +82,7 @@ export function applyHeaders(headers: Headers, session: SessionHeaders): void {
   ) {
     headers.set("vary", `${vary}, Cookie`);
   }
-  if (session.setCookie !== null) {
-    headers.append("set-cookie", session.setCookie);
-  }
+  if (setCookie !== null) headers.append("set-cookie", setCookie);
 }
 
 /**
@@ -124,15 +91,15 @@ export function applyHeaders(headers: Headers, session: SessionHeaders): void {
  */
 export function withHeaders(
   response: Response,
-  session: SessionHeaders,
+  setCookie: string | null,
 ): Response {
   try {
-    applyHeaders(response.headers, session);
+    applyHeaders(response.headers, setCookie);
     return response;
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
     const copy = new Response(response.body, response);
-    applyHeaders(copy.headers, session);
+    applyHeaders(copy.headers, setCookie);
     return copy;
   }
 }

@@ -8,22 +8,36 @@
 
 import { freshRecord, isTouchDue } from "./expiry.ts";
 import { generateId, storeKey } from "./id.ts";
+import { isEmptyData } from "./json.ts";
 import type { SessionState } from "./session.ts";
 import { applyEdit, type Edit, endsSession } from "./write.ts";
 
 /**
+ * Whether a save has anything to write: changes, `saveEveryRequest`, or a
+ * read whose touch is due.
+ */
+export function hasWork(state: SessionState): boolean {
+  const { config, held, edits } = state;
+  if (edits !== null) return true;
+  return held !== null &&
+    (config.saveEveryRequest ||
+      isTouchDue(config, held.stored.record, state.now));
+}
+
+/**
  * Saves what the request changed, or touches a session only read: see
  * `Session.save`. Resolves to false when the session had ended in another
- * request meanwhile, so that nothing was stored.
+ * request meanwhile, so that nothing was stored. `final`: no change can
+ * follow (the response's save), so the data need not be copied.
  */
-export async function saveSession(state: SessionState): Promise<boolean> {
+export async function saveSession(
+  state: SessionState,
+  final = false,
+): Promise<boolean> {
+  if (!hasWork(state)) return true;
   const { config, held, edits } = state;
-  if (held === null) {
-    if (edits === null) return true;
-    return await createSession(state);
-  }
+  if (held === null) return await createSession(state);
   const save = edits !== null || config.saveEveryRequest;
-  if (!save && !isTouchDue(config, held.stored.record, state.now)) return true;
   const change: Edit = {
     kind: "edit",
     config,
@@ -34,10 +48,11 @@ export async function saveSession(state: SessionState): Promise<boolean> {
     expiry: edits?.expiry ?? null,
     rotation: edits?.rotation ?? null,
     loaded: held.stored,
-    view: edits === null
-      ? held.stored.record.data
-      : Object.fromEntries(state.data),
+    view: state.data,
   };
+  // The write may still be waiting when the handler goes on changing the
+  // session after an explicit save: those changes go to a copy.
+  if (!final) state.data = { ...state.data };
   // Later changes start a new set of edits, saved by a later save.
   state.edits = null;
   let outcome;
@@ -69,7 +84,7 @@ export async function saveSession(state: SessionState): Promise<boolean> {
       return true;
     case "gone":
       state.held = null;
-      state.data.clear();
+      state.data = {};
       state.isNew = true;
       state.cookieAction = "none";
       return false;
@@ -82,7 +97,7 @@ export async function saveSession(state: SessionState): Promise<boolean> {
 async function createSession(state: SessionState): Promise<boolean> {
   const { config, now, edits } = state;
   state.edits = null;
-  if (state.data.size === 0) return true;
+  if (isEmptyData(state.data)) return true;
   const loaded = { record: freshRecord(config, now), version: "" };
   const record = applyEdit(loaded.record, {
     kind: "edit",
@@ -94,11 +109,11 @@ async function createSession(state: SessionState): Promise<boolean> {
     expiry: edits?.expiry ?? null,
     rotation: null,
     loaded,
-    view: Object.fromEntries(state.data),
+    view: { ...state.data },
   });
   if (endsSession(record, now)) {
     // A deadline set in the past: there is nothing to store.
-    state.data.clear();
+    state.data = {};
     return true;
   }
   const id = generateId();
@@ -125,7 +140,7 @@ export async function endSession(state: SessionState): Promise<void> {
 /** The session ended: drop it, and clear the cookie if one came. */
 function endHeld(state: SessionState): void {
   state.held = null;
-  state.data.clear();
+  state.data = {};
   state.isNew = true;
-  state.cookieAction = state.cookie.sent ? "clear" : "none";
+  state.cookieAction = state.cookie === null ? "none" : "clear";
 }

@@ -11,7 +11,13 @@ import {
   isTouchDue,
 } from "./expiry.ts";
 import { generateId, storeKey, type VerifiedCookie } from "./id.ts";
-import { assertJsonValue, type JsonValue, type SessionData } from "./json.ts";
+import {
+  assertJsonValue,
+  isEmptyData,
+  type JsonValue,
+  type SessionData,
+  setData,
+} from "./json.ts";
 import { type Config, show } from "./options.ts";
 import { endSession, saveSession } from "./save.ts";
 import type { StoredSession } from "./store.ts";
@@ -21,6 +27,10 @@ import type { NewId } from "./write.ts";
 export interface HeldSession {
   readonly id: string;
   readonly key: string;
+  /**
+   * The latest record known; once loaded, its `data` is the request's own
+   * (`SessionState.data`), changed in place.
+   */
   stored: StoredSession;
   /**
    * Another request rotated the session to an id this request does not
@@ -52,7 +62,11 @@ export interface SessionState {
   readonly cookie: IncomingCookie;
   /** The live stored session; null while new, and once it ended. */
   held: HeldSession | null;
-  data: Map<string, JsonValue>;
+  /**
+   * The data, changed in place: to begin with, the object the store read
+   * (stores hand out copies), so that a read copies nothing.
+   */
+  data: SessionData;
   /** What changed since the last save; null while nothing did. */
   edits: Edits | null;
   /** Changed at any time in this request (sticky, unlike `edits`). */
@@ -67,13 +81,11 @@ export interface SessionState {
   cookieAction: "send" | "clear" | "none" | null;
 }
 
-/** The session cookie of a request. */
-export interface IncomingCookie {
-  /** A session cookie came, valid or not. */
-  readonly sent: boolean;
-  /** The valid one, if any. */
-  readonly verified: VerifiedCookie | null;
-}
+/**
+ * The session cookie of a request: the valid one, `"invalid"` when only
+ * cookies of that name that are not valid came, `null` when none came.
+ */
+export type IncomingCookie = VerifiedCookie | "invalid" | null;
 
 /** The edits of `state`, made on the first change. */
 function editsOf(state: SessionState): Edits {
@@ -138,12 +150,12 @@ export class Session<T extends SessionData = SessionData> {
 
   /** How many keys the session holds. */
   get size(): number {
-    return this.#state.data.size;
+    return Object.keys(this.#state.data).length;
   }
 
   /** The session holds no keys. */
   get isEmpty(): boolean {
-    return this.#state.data.size === 0;
+    return isEmptyData(this.#state.data);
   }
 
   /**
@@ -152,7 +164,7 @@ export class Session<T extends SessionData = SessionData> {
    */
   get expiresAt(): Date | null {
     const { config, held, now, edits, data } = this.#state;
-    if (held === null && data.size === 0) return null;
+    if (held === null && isEmptyData(data)) return null;
     const record = held?.stored.record ?? freshRecord(config, now);
     const absolute = absoluteDeadline(config, record, edits?.expiry ?? null);
     const idle = config.idleTimeoutMs;
@@ -167,7 +179,10 @@ export class Session<T extends SessionData = SessionData> {
 
   /** The value under `key`, or `undefined`. */
   get<K extends keyof T & string>(key: K): T[K] | undefined {
-    return this.#state.data.get(key) as T[K] | undefined;
+    const { data } = this.#state;
+    return (Object.hasOwn(data, key) ? data[key] : undefined) as
+      | T[K]
+      | undefined;
   }
 
   /**
@@ -180,20 +195,21 @@ export class Session<T extends SessionData = SessionData> {
     }
     assertJsonValue(key, value);
     const state = this.#state;
-    state.data.set(key, value);
+    setData(state.data, key, value);
     (editsOf(state).changes ??= new Map()).set(key, value);
     state.modified = true;
   }
 
   /** Whether `key` holds a value. */
   has(key: keyof T & string): boolean {
-    return this.#state.data.has(key);
+    return Object.hasOwn(this.#state.data, key);
   }
 
   /** Removes `key`; whether it was there. */
   delete(key: keyof T & string): boolean {
     const state = this.#state;
-    if (!state.data.delete(key)) return false;
+    if (!Object.hasOwn(state.data, key)) return false;
+    delete state.data[key];
     (editsOf(state).changes ??= new Map()).set(key, undefined);
     state.modified = true;
     return true;
@@ -212,14 +228,14 @@ export class Session<T extends SessionData = SessionData> {
     return value;
   }
 
-  /** The keys, in insertion order. */
+  /** The keys, in the order of a JavaScript object's own keys. */
   keys(): Array<keyof T & string> {
-    return [...this.#state.data.keys()];
+    return Object.keys(this.#state.data);
   }
 
-  /** The key and value pairs, in insertion order. */
+  /** The key and value pairs, in the same order as {@linkcode Session.keys}. */
   entries(): Array<[keyof T & string, T[keyof T & string]]> {
-    return [...this.#state.data.entries()] as Array<
+    return Object.entries(this.#state.data) as Array<
       [keyof T & string, T[keyof T & string]]
     >;
   }
@@ -231,7 +247,7 @@ export class Session<T extends SessionData = SessionData> {
    */
   clear(): void {
     const state = this.#state;
-    state.data.clear();
+    state.data = {};
     const edits = editsOf(state);
     edits.cleared = true;
     edits.changes = null;

@@ -34,7 +34,7 @@ import {
   isLive,
   isTouchDue,
 } from "./expiry.ts";
-import type { JsonValue, SessionData } from "./json.ts";
+import { isEmptyData, type JsonValue, type SessionData } from "./json.ts";
 import type { Config } from "./options.ts";
 import type { SessionRecord, SessionStore, StoredSession } from "./store.ts";
 
@@ -119,9 +119,7 @@ export type Outcome =
 
 /** Whether a record opens a session: it has data and does not point elsewhere. */
 export function opensSession(record: SessionRecord): boolean {
-  if (record.movedTo !== undefined) return false;
-  for (const _ in record.data) return true;
-  return false;
+  return record.movedTo === undefined && !isEmptyData(record.data);
 }
 
 /**
@@ -203,7 +201,11 @@ function plan(
   followed: boolean,
   batch: readonly (Edit | Expire)[],
 ): Plan {
-  let record = base !== null && opensSession(base.record) ? base.record : null;
+  // A record a request loaded opened a session then; its data may since be
+  // the request's own, changed in place.
+  const opens = base !== null &&
+    (loadedBy(batch, base) || opensSession(base.record));
+  let record = opens ? base.record : null;
   let changed = false;
   let rotation: { to: NewId; now: number } | null = null;
   let steps: Step[] = [];
@@ -262,7 +264,16 @@ function plan(
   return { kind: "none", base, steps: quiet };
 }
 
+/** Whether a change of `batch` loaded `base` itself. */
+function loadedBy(batch: readonly (Edit | Expire)[], base: StoredSession) {
+  for (const change of batch) if (change.loaded === base) return true;
+  return false;
+}
+
 const GONE: QuietStep = { fate: "gone" };
+const ENDED: Outcome = { kind: "ended" };
+const GONE_OUTCOME: Outcome = { kind: "gone" };
+const UNCHANGED: Outcome = { kind: "unchanged" };
 
 /** The record a rotation leaves under the old key. */
 function forwardRecord(
@@ -324,18 +335,27 @@ export class Writer {
   }
 
   /** Applies `change` to the session under `key`; resolves once it is stored. */
-  submit(key: string, change: Change): Promise<Outcome> {
-    return new Promise((resolve, reject) => {
-      const submission = { change, resolve, reject };
-      const queue = this.#queues.get(key);
-      if (queue !== undefined) {
-        queue.waiting.push(submission);
-        return;
-      }
-      const fresh: KeyQueue = { key, waiting: [submission], latest: undefined };
-      this.#queues.set(key, fresh);
-      this.#drain(fresh);
-    });
+  async submit(key: string, change: Change): Promise<Outcome> {
+    const busy = this.#queues.get(key);
+    if (busy !== undefined) {
+      return await new Promise((resolve, reject) => {
+        busy.waiting.push({ change, resolve, reject });
+      });
+    }
+    // Nothing in flight for this key: write now; what arrives meanwhile
+    // waits, and goes together in the next write.
+    const queue: KeyQueue = { key, waiting: [], latest: undefined };
+    this.#queues.set(key, queue);
+    try {
+      if (change.kind === "end") return await this.#end(queue);
+      return (await this.#write(queue, [change]))[0];
+    } catch (error) {
+      queue.latest = undefined;
+      throw error;
+    } finally {
+      if (queue.waiting.length === 0) this.#queues.delete(key);
+      else this.#drain(queue);
+    }
   }
 
   /** Creates a new session's record under a fresh key. */
@@ -349,6 +369,7 @@ export class Writer {
     return { record, version };
   }
 
+  /** Writes the changes waiting for `queue`'s key, a batch at a time. */
   async #drain(queue: KeyQueue): Promise<void> {
     while (queue.waiting.length > 0) {
       // A logout is written alone, unconditionally; the changes before it go
@@ -357,9 +378,7 @@ export class Writer {
       if (first.change.kind === "end") {
         queue.waiting.shift();
         try {
-          await this.#store.delete(queue.key);
-          queue.latest = null;
-          first.resolve({ kind: "ended" });
+          first.resolve(await this.#end(queue));
         } catch (error) {
           queue.latest = undefined;
           first.reject(error);
@@ -382,6 +401,13 @@ export class Writer {
       }
     }
     this.#queues.delete(queue.key);
+  }
+
+  /** Logout: deletes the key, whatever is there. */
+  async #end(queue: KeyQueue): Promise<Outcome> {
+    await this.#store.delete(queue.key);
+    queue.latest = null;
+    return ENDED;
   }
 
   /** Writes one batch, retrying after conflicts; the outcome of each change. */
@@ -440,7 +466,7 @@ export class Writer {
     const store = this.#store;
     switch (plan.kind) {
       case "none":
-        return { outcomes: await this.#quiet(plan.steps), left: plan.base };
+        return { outcomes: await this.#settle(plan.steps), left: plan.base };
       case "end": {
         const tombstone = endedRecord(plan.base.record, Date.now());
         const ended = await store.set(target, tombstone, {
@@ -448,7 +474,7 @@ export class Writer {
         });
         if (ended === null) return null;
         await store.delete(target);
-        return { outcomes: await this.#quiet(plan.steps), left: null };
+        return { outcomes: await this.#settle(plan.steps), left: null };
       }
       case "set": {
         const { record, base, rotation } = plan;
@@ -465,12 +491,14 @@ export class Writer {
           });
         if (version === null) return null;
         const stored = { record, version };
-        const outcomes = await Promise.all(plan.steps.map((step) => {
-          if (step.fate !== "stored") return this.#quietStep(step);
-          const holder = !followed &&
-            (rotation === null || step.edit.rotation === rotation.to);
-          return { kind: "stored", key, stored, holder } as const;
+        const settled = this.#settle(plan.steps, (edit) => ({
+          kind: "stored",
+          key,
+          stored,
+          holder: !followed &&
+            (rotation === null || edit.rotation === rotation.to),
         }));
+        const outcomes = Array.isArray(settled) ? settled : await settled;
         // After a rotation only the forwarding record is known under the old
         // key, and only followed: its version is not needed.
         const left = forward === null
@@ -481,21 +509,42 @@ export class Writer {
     }
   }
 
-  #quiet(steps: readonly QuietStep[]): Promise<Outcome[]> {
-    return Promise.all(steps.map((step) => this.#quietStep(step)));
-  }
-
-  async #quietStep(step: QuietStep): Promise<Outcome> {
-    switch (step.fate) {
-      case "fork":
-        return await this.#fork(step.edit, step.to);
-      case "ended":
-        return { kind: "ended" };
-      case "gone":
-        return { kind: "gone" };
-      case "unchanged":
-        return { kind: "unchanged" };
+  /**
+   * The outcome of each step once the plan is written; `stored` says what a
+   * stored step became. Forks, the only steps that write again, are written
+   * together, and only then is there a promise to wait for.
+   */
+  #settle(
+    steps: readonly Step[],
+    stored: (edit: Edit) => Outcome = () => GONE_OUTCOME,
+  ): Outcome[] | Promise<Outcome[]> {
+    let forks: Promise<void>[] | null = null;
+    const outcomes: Outcome[] = [];
+    for (const [i, step] of steps.entries()) {
+      switch (step.fate) {
+        case "stored":
+          outcomes.push(stored(step.edit));
+          break;
+        case "fork":
+          outcomes.push(GONE_OUTCOME);
+          (forks ??= []).push(
+            this.#fork(step.edit, step.to).then((fork) => {
+              outcomes[i] = fork;
+            }),
+          );
+          break;
+        case "ended":
+          outcomes.push(ENDED);
+          break;
+        case "gone":
+          outcomes.push(GONE_OUTCOME);
+          break;
+        case "unchanged":
+          outcomes.push(UNCHANGED);
+          break;
+      }
     }
+    return forks === null ? outcomes : Promise.all(forks).then(() => outcomes);
   }
 
   /** A login that lost the race with another: its own session, from what it loaded. */

@@ -80,6 +80,13 @@ Deno.test("bench smoke: one short round of every variant and route, nothing left
     for (const store of ["memory", "memory-secrets", "kv", "file"]) {
       const count = results.writes.find((w) => w.variant === store);
       assert.ok(count && count.reads > 0, `no write count for ${store}`);
+      // Every connection on one session: counted, and (the harness fails
+      // any run with an error) none failed.
+      const contended = results.contention.find((c) => c.variant === store);
+      assert.ok(
+        contended && contended.requests > 0,
+        `no /write-one for ${store}`,
+      );
     }
     assert.ok(results.memory.length >= 2, "memory points");
     assert.ok(results.memory.every((p) => p.size <= 10_000));

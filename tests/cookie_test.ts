@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import {
   getCookieValues,
+  httpDate,
   MAX_CANDIDATES,
-  serializeCookie,
+  SetCookieFormat,
 } from "../src/cookie.ts";
 import { getSession, withSession } from "../mod.ts";
 import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
@@ -46,29 +47,50 @@ Deno.test("getCookieValues survives hostile headers without throwing", () => {
   );
 });
 
-Deno.test("serializeCookie writes the attributes in order", () => {
+Deno.test("httpDate is Date.toUTCString, at every hour, minute and second, and beyond year 9999", () => {
+  const start = Date.UTC(2026, 11, 31, 22, 0, 0, 0);
+  for (let ms = start; ms < start + 3 * 3_600_000; ms += 997) {
+    assert.equal(httpDate(ms), new Date(ms).toUTCString());
+  }
+  for (
+    const ms of [
+      0,
+      1,
+      999,
+      86_399_999,
+      Date.UTC(9999, 11, 31, 23, 59, 59),
+      8.64e15,
+      -1,
+      -86_400_001,
+    ]
+  ) {
+    assert.equal(httpDate(ms), new Date(ms).toUTCString(), String(ms));
+  }
+});
+
+Deno.test("SetCookieFormat writes the attributes in order", () => {
   const now = Date.UTC(2026, 0, 1);
+  const every = new SetCookieFormat("sid", {
+    path: "/",
+    domain: "example.com",
+    httpOnly: true,
+    sameSite: "Lax",
+    partitioned: true,
+  });
   assert.equal(
-    serializeCookie("sid", "v", {
-      path: "/",
-      domain: "example.com",
-      maxAge: 60,
-      httpOnly: true,
-      secure: true,
-      sameSite: "Lax",
-      partitioned: true,
-    }, now),
+    every.set("v", true, 60, now),
     "sid=v; Path=/; Domain=example.com; Max-Age=60; Expires=Thu, 01 Jan 2026 00:01:00 GMT; HttpOnly; Secure; SameSite=Lax; Partitioned",
   );
+  const few = new SetCookieFormat("sid", {
+    path: "/",
+    httpOnly: false,
+    sameSite: "Strict",
+    partitioned: false,
+  });
+  assert.equal(few.set("v", false), "sid=v; Path=/; SameSite=Strict");
   assert.equal(
-    serializeCookie("sid", "v", {
-      path: "/",
-      httpOnly: false,
-      secure: false,
-      sameSite: "Strict",
-      partitioned: false,
-    }, now),
-    "sid=v; Path=/; SameSite=Strict",
+    few.clear(true),
+    "sid=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Strict",
   );
 });
 
