@@ -32,6 +32,8 @@ export type {
   SessionRecord,
   SessionStore,
   StoredSession,
+  UserIndex,
+  UserSessionEntry,
   WriteCondition,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/stores/memory.ts";

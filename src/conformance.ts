@@ -341,6 +341,20 @@ export async function testSessionStore<S extends SessionStore>(
   );
 
   await step(
+    "every field round-trips, movedTo and user included",
+    async (store) => {
+      const key = newKey();
+      const record: SessionRecord = {
+        ...makeRecord({ userId: 7 }),
+        user: "7",
+        movedTo: newKey(),
+      };
+      const version = await store.set(key, record, { version: null });
+      assert.deepEqual(await store.get(key), { record, version });
+    },
+  );
+
+  await step(
     "timestamps and the browser-session flag round-trip",
     async (store) => {
       const key = newKey();

@@ -34,5 +34,6 @@ export function isRecord(value: unknown): value is SessionRecord {
     Number.isFinite(record.absoluteExpiresAt) &&
     Number.isFinite(record.expiresAt) &&
     typeof record.browserSession === "boolean" &&
-    (record.movedTo === undefined || typeof record.movedTo === "string");
+    (record.movedTo === undefined || typeof record.movedTo === "string") &&
+    (record.user === undefined || typeof record.user === "string");
 }

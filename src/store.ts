@@ -34,6 +34,12 @@ export interface SessionRecord {
    * before the rotation land its change on the rotated one.
    */
   movedTo?: string;
+  /**
+   * The signed-in user's id, when `userKey` is set and the data holds a
+   * string or number under it: what a {@linkcode UserIndex} files the record
+   * under. Stores without one keep it like any other field.
+   */
+  user?: string;
 }
 
 /** A record as read back, with the version a conditional write names. */
@@ -65,6 +71,29 @@ export interface WriteCondition {
    * long it is needed.
    */
   forward?: SessionRecord;
+}
+
+/** A session filed under a user by a {@linkcode UserIndex}: its key and record. */
+export interface UserSessionEntry {
+  /** The store key. */
+  key: string;
+  /** The record, with its version, as `get(key)` would return it. */
+  stored: StoredSession;
+}
+
+/**
+ * The optional capability of a store that files sessions by user (for
+ * `listUserSessions` and `endUserSessions`). Every write keeps the filing
+ * exact in the same atomic step as the record: a record written with `user`
+ * is filed under it (and unfiled from the user of the record it replaces, if
+ * another); a rotation's forwarding record, like any record without `user`,
+ * is filed nowhere; `delete` unfiles. An entry may outlive its record by no
+ * more than the store's own garbage collection; the caller still judges from
+ * each record whether its session is live.
+ */
+export interface UserIndex {
+  /** The records filed under `user`, in no particular order. */
+  listUser(user: string): Promise<UserSessionEntry[]>;
 }
 
 /**

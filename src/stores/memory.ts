@@ -46,6 +46,7 @@ interface Entry {
   expiresAt: number;
   browserSession: boolean;
   movedTo: string | undefined;
+  user: string | undefined;
   version: string;
   /** Read since it was last written: spared once by the eviction. */
   revisited: boolean;
@@ -124,6 +125,7 @@ export class MemoryStore implements SessionStore, Disposable {
       browserSession: entry.browserSession,
     };
     if (entry.movedTo !== undefined) record.movedTo = entry.movedTo;
+    if (entry.user !== undefined) record.user = entry.user;
     return Promise.resolve({ record, version: entry.version });
   }
 
@@ -197,6 +199,7 @@ export class MemoryStore implements SessionStore, Disposable {
       entry.expiresAt = record.expiresAt;
       entry.browserSession = record.browserSession;
       entry.movedTo = record.movedTo;
+      entry.user = record.user;
       entry.version = version;
       return version;
     }
@@ -208,6 +211,7 @@ export class MemoryStore implements SessionStore, Disposable {
       expiresAt: record.expiresAt,
       browserSession: record.browserSession,
       movedTo: record.movedTo,
+      user: record.user,
       version,
       revisited: false,
     });
