@@ -12,25 +12,28 @@ export const MAX_CANDIDATES = 8;
  * The values of the cookies named `name` in a Cookie header, in the order the
  * browser sent them (most specific path first), at most
  * {@linkcode MAX_CANDIDATES}. Surrounding double quotes are removed. Malformed
- * pairs are skipped; nothing throws, whatever the header holds.
+ * pairs are skipped; nothing throws, whatever the header holds, and the time
+ * taken is linear in the header's length.
  */
 export function getCookieValues(header: string, name: string): string[] {
   const values: string[] = [];
   let start = 0;
+  // The next "=" at or after `start`: searched again only once passed, so
+  // that pairs without one do not each scan the rest of the header.
+  let equals = -1;
   while (start < header.length && values.length < MAX_CANDIDATES) {
+    if (equals < start) {
+      equals = header.indexOf("=", start);
+      if (equals === -1) break;
+    }
     let end = header.indexOf(";", start);
     if (end === -1) end = header.length;
-    const equals = header.indexOf("=", start);
-    if (equals !== -1 && equals < end) {
-      if (header.slice(start, equals).trim() === name) {
-        let value = header.slice(equals + 1, end).trim();
-        if (
-          value.length >= 2 && value.startsWith('"') && value.endsWith('"')
-        ) {
-          value = value.slice(1, -1);
-        }
-        values.push(value);
+    if (equals < end && header.slice(start, equals).trim() === name) {
+      let value = header.slice(equals + 1, end).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+        value = value.slice(1, -1);
       }
+      values.push(value);
     }
     start = end + 1;
   }

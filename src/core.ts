@@ -168,11 +168,19 @@ export class RequestSession {
   async #load(): Promise<Session> {
     const config = this.#config;
     const now = config.now();
-    const cookie = readCookie(config, this.#request);
-    const verified = cookie === "invalid" ? null : cookie;
+    const values = cookieValues(config, this.#request);
+    let cookie: IncomingCookie = values.length === 0 ? null : "invalid";
     let held: HeldSession | null = null;
     let wasExpired = false;
-    if (verified !== null) {
+    // Cookie tossing: a value planted before the real one (by a sibling
+    // subdomain) must not log the user out, so the well-formed values are
+    // tried in the browser's order, the first live session winning; a
+    // bounded number of store reads keeps a flood of them cheap.
+    let reads = 0;
+    for (const value of values) {
+      const verified = config.cookies.verify(value);
+      if (verified === null) continue;
+      if (reads++ === MAX_STORE_READS) break;
       const stored = await config.store.get(verified.key);
       // What a rotation or an ending session leaves opens nothing.
       if (stored !== null && stored.record.movedTo === undefined) {
@@ -183,7 +191,11 @@ export class RequestSession {
             stored,
             rotatedAway: false,
           };
-        } else if (!isEmptyData(stored.record.data)) {
+          cookie = verified;
+          config.cookies.remember(verified);
+          break;
+        }
+        if (!isEmptyData(stored.record.data)) {
           wasExpired = true;
           await config.writer.submit(verified.key, {
             kind: "expire",
@@ -193,8 +205,7 @@ export class RequestSession {
           });
         }
       }
-      if (held === null) config.cookies.forget(verified);
-      else config.cookies.remember(verified);
+      config.cookies.forget(verified);
     }
     const state: SessionState = {
       config,
@@ -205,7 +216,7 @@ export class RequestSession {
       edits: null,
       modified: false,
       isNew: held === null,
-      wasExpired,
+      wasExpired: held === null && wasExpired,
       cookieAction: null,
     };
     this.#state = state;
@@ -213,17 +224,17 @@ export class RequestSession {
   }
 }
 
-/** The session cookie of a request: the first valid value of its name. */
-function readCookie(config: Config, request: Request): IncomingCookie {
+/** Session cookie values of a request tried against the store, at most. */
+export const MAX_STORE_READS = 3;
+
+const NO_VALUES: string[] = [];
+
+/** The values of the session cookie in a request, in the browser's order. */
+function cookieValues(config: Config, request: Request): string[] {
   const header = request.headers.get("cookie");
-  if (header === null) return null;
-  const values = getCookieValues(header, config.cookieName);
-  if (values.length === 0) return null;
-  for (const value of values) {
-    const verified = config.cookies.verify(value);
-    if (verified !== null) return verified;
-  }
-  return "invalid";
+  return header === null
+    ? NO_VALUES
+    : getCookieValues(header, config.cookieName);
 }
 
 /** A value as an error message names it. */

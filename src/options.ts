@@ -49,7 +49,11 @@ export interface CookieOptions {
  * const options: SessionOptions = {
  *   absoluteTimeout: 8 * 60 * 60,
  *   idleTimeout: 30 * 60,
- *   secrets: ["a long random secret", "the one it replaced"],
+ *   // 32 random bytes each, e.g. from crypto.getRandomValues(...).toHex()
+ *   secrets: [
+ *     "0d3e6a1f9b8c47e2a5d4c3b2a19f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7",
+ *     "c1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2",
+ *   ],
  *   cookie: { name: "__Host-sid", sameSite: "Strict" },
  * };
  * const handler = withSession(() => new Response("ok"), options);
@@ -58,7 +62,11 @@ export interface CookieOptions {
 export interface SessionOptions {
   /** Where sessions live. Default a new `MemoryStore`. */
   store?: SessionStore;
-  /** Seconds from creation until a session expires, whatever the activity. Default 1209600 (two weeks). */
+  /**
+   * Seconds from creation until a session expires, whatever the activity.
+   * Default 1209600 (two weeks); at most 34560000 (400 days, the longest a
+   * browser keeps a cookie).
+   */
   absoluteTimeout?: number;
   /** Seconds without a request that reads the session until it expires. Default `null`: no idle timeout. */
   idleTimeout?: number | null;
@@ -72,7 +80,11 @@ export interface SessionOptions {
   expireAtBrowserClose?: boolean;
   /** Save and send the cookie on every request that reads the session. Default false. */
   saveEveryRequest?: boolean;
-  /** Sign the cookie with HMAC-SHA256: the first secret signs, every one verifies. */
+  /**
+   * Sign the cookie with HMAC-SHA256: the first secret signs, every one
+   * verifies. Each must be at least 32 bytes, and not repetitive: 32 random
+   * bytes in hex (64 characters) is right.
+   */
   secrets?: string[];
   /** The session cookie. */
   cookie?: CookieOptions;
@@ -108,6 +120,18 @@ export interface Config {
   secure: boolean | "auto";
   now: () => number;
 }
+
+/**
+ * The longest lifetime of a session: browsers cap a cookie's Max-Age and
+ * Expires at 400 days (RFC 6265bis), so a longer one would outlive its cookie.
+ */
+export const MAX_LIFETIME_DAYS = 400;
+/** {@linkcode MAX_LIFETIME_DAYS} in milliseconds. */
+export const MAX_LIFETIME_MS = MAX_LIFETIME_DAYS * 86_400_000;
+
+/** The shortest secret accepted: HMAC-SHA256 wants a key of its hash's size. */
+const MIN_SECRET_BYTES = 32;
+const encoder = new TextEncoder();
 
 function fail(message: string): never {
   throw new TypeError(`withSession: ${message}`);
@@ -186,6 +210,13 @@ export function resolveOptions(options: SessionOptions): Config {
     options.absoluteTimeout ?? 1_209_600,
     false,
   );
+  if (absoluteTimeoutMs > MAX_LIFETIME_MS) {
+    fail(
+      `absoluteTimeout ${options.absoluteTimeout} is more than ${MAX_LIFETIME_DAYS} days (${
+        MAX_LIFETIME_MS / 1000
+      } s); browsers keep a cookie at most ${MAX_LIFETIME_DAYS} days (RFC 6265bis)`,
+    );
+  }
   const idleTimeout = options.idleTimeout ?? null;
   const idleTimeoutMs = idleTimeout === null
     ? null
@@ -210,9 +241,18 @@ export function resolveOptions(options: SessionOptions): Config {
     if (!Array.isArray(secrets) || secrets.length === 0) {
       fail("secrets must be a non-empty array of strings");
     }
-    for (const secret of secrets) {
-      if (typeof secret !== "string" || secret.length === 0) {
-        fail("every secret must be a non-empty string");
+    for (const [i, secret] of secrets.entries()) {
+      if (typeof secret !== "string") {
+        fail(`secrets[${i}] must be a string, got ${typeof secret}`);
+      }
+      const bytes = encoder.encode(secret).length;
+      if (bytes < MIN_SECRET_BYTES || new Set(secret).size < 8) {
+        // A short or repetitive secret is found offline from one cookie.
+        fail(
+          `secrets[${i}] is too weak for an HMAC key (${bytes} bytes${
+            bytes >= MIN_SECRET_BYTES ? ", too few distinct characters" : ""
+          }): use at least ${MIN_SECRET_BYTES} random bytes, e.g. the output of deno eval "console.log(crypto.getRandomValues(new Uint8Array(32)).toHex())"`,
+        );
       }
     }
   }

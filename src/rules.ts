@@ -69,7 +69,11 @@ function defaultAction(state: SessionState): "send" | "clear" | "none" {
   return typeof cookie === "object" && cookie?.stale === true ? "send" : "none";
 }
 
-/** Adds `Vary: Cookie` (once, beside any other Vary) and the Set-Cookie value. */
+/**
+ * Adds `Vary: Cookie` (once, beside any other Vary) and the Set-Cookie value;
+ * a response that sets the cookie is kept out of shared caches, which would
+ * hand the session to the next visitor.
+ */
 export function applyHeaders(headers: Headers, setCookie: string | null): void {
   const vary = headers.get("vary");
   if (vary === null) {
@@ -82,7 +86,30 @@ export function applyHeaders(headers: Headers, setCookie: string | null): void {
   ) {
     headers.set("vary", `${vary}, Cookie`);
   }
-  if (setCookie !== null) headers.append("set-cookie", setCookie);
+  if (setCookie !== null) {
+    headers.append("set-cookie", setCookie);
+    keepPrivate(headers);
+  }
+}
+
+/**
+ * Makes a response unstorable by shared caches (`private`, RFC 9111),
+ * whatever the handler set: `public` and `s-maxage` are dropped, the other
+ * directives kept; `no-store` or `private` already do.
+ */
+function keepPrivate(headers: Headers): void {
+  const value = headers.get("cache-control");
+  if (value === null) {
+    headers.set("cache-control", "private");
+    return;
+  }
+  const directives = value.split(",").map((d) => d.trim()).filter((d) =>
+    d !== "" && !/^public$/i.test(d) && !/^s-maxage\s*=/i.test(d)
+  );
+  if (!directives.some((d) => /^(private|no-store)$/i.test(d))) {
+    directives.unshift("private");
+  }
+  headers.set("cache-control", directives.join(", "));
 }
 
 /**

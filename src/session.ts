@@ -18,7 +18,12 @@ import {
   type SessionData,
   setData,
 } from "./json.ts";
-import { type Config, show } from "./options.ts";
+import {
+  type Config,
+  MAX_LIFETIME_DAYS,
+  MAX_LIFETIME_MS,
+  show,
+} from "./options.ts";
 import { endSession, saveSession } from "./save.ts";
 import type { StoredSession } from "./store.ts";
 import type { NewId } from "./write.ts";
@@ -82,8 +87,9 @@ export interface SessionState {
 }
 
 /**
- * The session cookie of a request: the valid one, `"invalid"` when only
- * cookies of that name that are not valid came, `null` when none came.
+ * The session cookie of a request: the valid one that opened the session,
+ * `"invalid"` when cookies of that name came but none opened a session,
+ * `null` when none came.
  */
 export type IncomingCookie = VerifiedCookie | "invalid" | null;
 
@@ -296,7 +302,9 @@ export class Session<T extends SessionData = SessionData> {
    * timeout still applies) and makes the cookie persistent, even under
    * `expireAtBrowserClose`; `0` makes the cookie last until the browser
    * closes; `null` restores the defaults. A deadline already past ends the
-   * session with this response. Throws a TypeError for anything else.
+   * session with this response. Throws a RangeError for a lifetime past 400
+   * days (no browser keeps a cookie longer), and a TypeError for anything
+   * else.
    */
   setExpiry(value: number | Date | 0 | null): void {
     const state = this.#state;
@@ -310,10 +318,20 @@ export class Session<T extends SessionData = SessionData> {
       if (Number.isNaN(time)) {
         throw new TypeError("setExpiry: the Date is invalid");
       }
+      if (time - state.now > MAX_LIFETIME_MS) {
+        throw new RangeError(
+          `setExpiry: ${value.toISOString()} is more than ${MAX_LIFETIME_DAYS} days away; browsers keep a cookie at most ${MAX_LIFETIME_DAYS} days (RFC 6265bis)`,
+        );
+      }
       expiry = { kind: "at", time };
     } else if (
       typeof value === "number" && Number.isFinite(value) && value > 0
     ) {
+      if (value * 1000 > MAX_LIFETIME_MS) {
+        throw new RangeError(
+          `setExpiry: ${value} seconds is more than ${MAX_LIFETIME_DAYS} days; browsers keep a cookie at most ${MAX_LIFETIME_DAYS} days (RFC 6265bis)`,
+        );
+      }
       expiry = { kind: "at", time: state.now + value * 1000 };
     } else {
       throw new TypeError(

@@ -6,7 +6,15 @@ import {
   SetCookieFormat,
 } from "../src/cookie.ts";
 import { getSession, withSession } from "../mod.ts";
-import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+import {
+  call,
+  Client,
+  parseSetCookie,
+  SECRET_A,
+  SECRET_B,
+  SECRET_C,
+  SpyStore,
+} from "./helpers.ts";
 
 Deno.test("getCookieValues finds every value of a name, in order, trimmed and unquoted", () => {
   assert.deepEqual(getCookieValues("a=1; sessionid=x; b=2", "sessionid"), [
@@ -118,7 +126,17 @@ Deno.test("malformed cookies never reach the store", async () => {
   assert.equal(store.gets, 0);
 });
 
-Deno.test("of duplicated session cookies, the first well-formed one is used", async () => {
+Deno.test("getCookieValues takes time linear in the header: a megabyte without '=' parses at once", () => {
+  // Each pair used to search for "=" to the end of the header: 64,000 ";"
+  // took 32 ms, and this would take minutes.
+  const started = performance.now();
+  for (const header of [";".repeat(1 << 20), "a;".repeat(1 << 19) + "b=1"]) {
+    assert.deepEqual(getCookieValues(header, "sessionid"), []);
+  }
+  assert.ok(performance.now() - started < 1_000);
+});
+
+Deno.test("of duplicated session cookies, the first that opens a session is used", async () => {
   const store = new SpyStore();
   const client = new Client(withSession(async (req) => {
     const session = await getSession(req);
@@ -133,9 +151,42 @@ Deno.test("of duplicated session cookies, the first well-formed one is used", as
   assert.equal(await response.text(), "ram");
 });
 
+Deno.test("cookie tossing: a well-formed unknown id planted before the real cookie neither logs the user out nor clears the cookie", async () => {
+  const store = new SpyStore();
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    if (new URL(req.url).pathname === "/set") session.set("user", "ram");
+    return new Response(String(session.get("user")));
+  }, { store }));
+  await client.get("/set");
+  // A sibling subdomain set `sessionid` for the parent domain: the browser
+  // sends it first.
+  const planted = "P".repeat(43);
+  const response = await call(client.handler, "/get", {
+    cookie: `sessionid=${planted}; sessionid=${client.cookie}`,
+  });
+  assert.equal(await response.text(), "ram");
+  assert.equal(response.headers.get("set-cookie"), null, "nothing cleared");
+});
+
+Deno.test("cookie tossing: at most three store reads per request, however many well-formed values come", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    await getSession(req);
+    return new Response("ok");
+  }, { store });
+  const header = Array.from(
+    { length: 50 },
+    (_, i) => `sessionid=${String(i).padStart(43, "Q")}`,
+  ).join("; ");
+  const response = await call(handler, "/", { cookie: header });
+  assert.equal(store.gets, 3);
+  assert.match(response.headers.get("set-cookie")!, /Max-Age=0/);
+});
+
 Deno.test("signed cookies: a forged or unsigned cookie is ignored without touching the store", async () => {
   const store = new SpyStore();
-  const options = { store, secrets: ["a long random secret"] };
+  const options = { store, secrets: [SECRET_A] };
   const handler = withSession(async (req) => {
     const session = await getSession(req);
     if (new URL(req.url).pathname === "/set") session.set("user", "ram");
@@ -152,7 +203,7 @@ Deno.test("signed cookies: a forged or unsigned cookie is ignored without touchi
       `${id}.${"A".repeat(43)}`,
       `${id}.${signature.slice(1)}A`,
       `${id}.${
-        new Client(withSession(() => new Response(""), { secrets: ["other"] }))
+        new Client(withSession(() => new Response(""), { secrets: [SECRET_C] }))
           .cookie
       }`,
     ]
@@ -173,9 +224,9 @@ Deno.test("signed cookies: an older secret still opens the session, and the cook
     if (new URL(req.url).pathname === "/set") session.set("user", "ram");
     return new Response(String(session.get("user")));
   };
-  const before = new Client(withSession(app, { store, secrets: ["old"] }));
+  const before = new Client(withSession(app, { store, secrets: [SECRET_B] }));
   await before.get("/set");
-  const after = withSession(app, { store, secrets: ["new", "old"] });
+  const after = withSession(app, { store, secrets: [SECRET_A, SECRET_B] });
   const response = await call(after, "/get", {
     cookie: `sessionid=${before.cookie}`,
   });
@@ -185,7 +236,7 @@ Deno.test("signed cookies: an older secret still opens the session, and the cook
   assert.ok(resigned.startsWith(`${id}.`));
   assert.notEqual(resigned, before.cookie);
   // The re-signed cookie works once the old secret is retired.
-  const retired = withSession(app, { store, secrets: ["new"] });
+  const retired = withSession(app, { store, secrets: [SECRET_A] });
   assert.equal(
     await (await call(retired, "/get", { cookie: `sessionid=${resigned}` }))
       .text(),
@@ -204,7 +255,7 @@ Deno.test("signed cookies: a write sends back the same signed value; after logou
     if (path === "/set") session.set("user", "ram");
     if (path === "/logout") await session.flush();
     return new Response(String(session.get("user")));
-  }, { store, secrets: ["new", "old"] });
+  }, { store, secrets: [SECRET_A, SECRET_B] });
   const client = new Client(handler);
   await client.get("/set");
   const signed = client.cookie!;

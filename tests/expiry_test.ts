@@ -215,6 +215,39 @@ Deno.test("setExpiry rejects what it cannot mean", async () => {
   );
 });
 
+Deno.test("setExpiry refuses a lifetime no cookie can have, and the session is left as it was", async () => {
+  const { clock, read, client, session } = setup();
+  await read("/set?user=ram");
+  const before = session().expiresAt;
+  const DAY = 86_400;
+  for (
+    const bad of [
+      1e306,
+      Number.MAX_SAFE_INTEGER,
+      400 * DAY + 1,
+      new Date(8.64e15),
+      new Date(clock.now + (400 * DAY + 1) * 1000),
+    ]
+  ) {
+    assert.throws(
+      () => session().setExpiry(bad),
+      (error: Error) =>
+        error instanceof RangeError &&
+        /at most 400 days \(RFC 6265bis\)/.test(error.message),
+      String(bad),
+    );
+  }
+  assert.deepEqual(session().expiresAt, before);
+  // The longest one allowed works, with a finite Max-Age and a real date.
+  const response = await client.get(`/expire?value=${400 * DAY}`);
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.equal(cookie.attributes.get("max-age"), String(400 * DAY));
+  assert.equal(
+    cookie.attributes.get("expires"),
+    new Date(clock.now + 400 * DAY * 1000).toUTCString(),
+  );
+});
+
 Deno.test("setExpiry and expireAtBrowserClose combine as Django's get_expire_at_browser_close()", async (t) => {
   const HOUR = 3_600_000;
   // [option, what the request calls, persistent cookie expected, its Max-Age]

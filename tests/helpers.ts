@@ -13,6 +13,14 @@ const info: Deno.ServeHandlerInfo = {
   completed: Promise.resolve(),
 };
 
+/** Secrets strong enough for the options check (32 random bytes, in hex). */
+export const SECRET_A =
+  "8f14e45fceea167a5a36dedd4bea2543a1b2c3d4e5f60718293a4b5c6d7e8f90";
+export const SECRET_B =
+  "c9f0f895fb98ab9159f51fd0297e236d0123456789abcdeffedcba9876543210";
+export const SECRET_C =
+  "45c48cce2e2d7fbdea1afc51c7c6ad26ffeeddccbbaa99887766554433221100";
+
 /** Calls a handler directly, as Deno.serve would. */
 export async function call(
   handler: Deno.ServeHandler,

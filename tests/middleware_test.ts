@@ -285,6 +285,59 @@ Deno.test("rule 6: a handler that throws saves nothing and its error propagates"
   assert.deepEqual(await (await client.get("/get")).json(), { a: "original" });
 });
 
+Deno.test("a response that sets or clears the session cookie is kept out of shared caches, whatever the handler set", async (t) => {
+  const handler = (cacheControl: string | null) =>
+    routes({ store: new SpyStore() }, async (req) => {
+      const session = await getSession(req);
+      const path = new URL(req.url).pathname;
+      if (path === "/write") session.set("a", 1);
+      if (path === "/clear") session.clear();
+      return new Response(
+        "ok",
+        cacheControl === null
+          ? {}
+          : { headers: { "cache-control": cacheControl } },
+      );
+    });
+  const cases: Array<[string | null, string]> = [
+    [null, "private"],
+    ["public, max-age=600", "private, max-age=600"],
+    ["max-age=60, s-maxage=600", "private, max-age=60"],
+    ["PUBLIC,s-maxage = 5", "private"],
+    ["private, max-age=60", "private, max-age=60"],
+    ["no-store", "no-store"],
+    [
+      'private="set-cookie", max-age=5',
+      'private, private="set-cookie", max-age=5',
+    ],
+  ];
+  for (const [set, sent] of cases) {
+    await t.step(`Cache-Control ${set} is sent as ${sent}`, async () => {
+      const response = await call(handler(set), "/write");
+      assert.match(response.headers.get("set-cookie")!, /^sessionid=/);
+      assert.equal(response.headers.get("cache-control"), sent);
+    });
+  }
+  await t.step("a cleared cookie too", async () => {
+    const client = new Client(handler("public, max-age=60"));
+    await client.get("/write");
+    const cleared = await client.get("/clear");
+    assert.match(cleared.headers.get("set-cookie")!, /Max-Age=0/);
+    assert.equal(cleared.headers.get("cache-control"), "private, max-age=60");
+  });
+  await t.step(
+    "a read that sends no cookie keeps the handler's caching",
+    async () => {
+      const client = new Client(handler("public, max-age=60"));
+      await client.get("/write");
+      const read = await client.get("/read");
+      assert.equal(read.headers.get("set-cookie"), null);
+      assert.equal(read.headers.get("cache-control"), "public, max-age=60");
+      assert.equal(read.headers.get("vary"), "Cookie");
+    },
+  );
+});
+
 Deno.test("rule 7: responses with immutable headers still get the cookie", async (t) => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type SessionOptions, withSession } from "../mod.ts";
+import { SECRET_A, SECRET_B } from "./helpers.ts";
 
 const handler = () => new Response("ok");
 
@@ -9,14 +10,23 @@ Deno.test("invalid options throw a TypeError from withSession that names the opt
     [{ absoluteTimeout: 0 }, /absoluteTimeout/],
     [{ absoluteTimeout: Infinity }, /absoluteTimeout/],
     [{ absoluteTimeout: NaN }, /absoluteTimeout/],
+    [{ absoluteTimeout: 400 * 86_400 + 1 }, /more than 400 days/],
     [{ idleTimeout: -5 }, /idleTimeout/],
     [{ idleTimeout: Infinity }, /idleTimeout/],
     [{ idleTimeout: 60, touchInterval: -1 }, /touchInterval/],
     [{ idleTimeout: 60, touchInterval: 60 }, /touchInterval/],
     [{ touchInterval: 10 }, /touchInterval/],
     [{ secrets: [] }, /secrets/],
-    [{ secrets: [""] }, /secret/],
-    [{ secrets: ["ok", ""] }, /secret/],
+    [{ secrets: [""] }, /secrets\[0\] is too weak for an HMAC key \(0 bytes\)/],
+    [{ secrets: [SECRET_A, ""] }, /secrets\[1\] is too weak/],
+    [
+      { secrets: ["x"] },
+      /\(1 bytes\): use at least 32 random bytes, e\.g\. the output of deno eval/,
+    ],
+    [{ secrets: ["a-31-byte-secret-is-still-weak!"] }, /31 bytes/],
+    [{ secrets: [" ".repeat(64)] }, /64 bytes, too few distinct characters/],
+    [{ secrets: ["abab".repeat(16)] }, /too few distinct characters/],
+    [{ secrets: [42 as unknown as string] }, /secrets\[0\] must be a string/],
     [{ cookie: { sameSite: "None" } }, /sameSite/],
     [{ cookie: { sameSite: "None", secure: "auto" } }, /sameSite/],
     [{ cookie: { sameSite: "Sometimes" as "Lax" } }, /sameSite/],
@@ -75,7 +85,8 @@ Deno.test("valid options are accepted", () => {
     {},
     { absoluteTimeout: 1, idleTimeout: 0.5, touchInterval: 0 },
     { idleTimeout: null },
-    { secrets: ["one", "two"] },
+    { secrets: [SECRET_A, SECRET_B] },
+    { secrets: ["correct horse battery staple, and then some"] },
     { cookie: { name: "__Host-sid" } },
     { cookie: { sameSite: "None", secure: true, partitioned: true } },
     { cookie: { domain: ".example.com", path: "/app" } },
