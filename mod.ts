@@ -26,6 +26,7 @@
 export { withSession } from "./src/middleware.ts";
 export { getSession, RequestSession, SessionManager } from "./src/core.ts";
 export { Session } from "./src/session.ts";
+export { SessionTooLargeError } from "./src/record.ts";
 export type { JsonValue, SessionData } from "./src/json.ts";
 export type { CookieOptions, SessionOptions } from "./src/options.ts";
 export type {

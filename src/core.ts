@@ -214,6 +214,7 @@ export class RequestSession {
       held,
       data: held === null ? {} : held.stored.record.data,
       edits: null,
+      failedSave: null,
       modified: false,
       isNew: held === null,
       wasExpired: held === null && wasExpired,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { SessionData } from "./json.ts";
 import type { SessionRecord } from "./store.ts";
 
 /** Serializes a record as JSON. */
@@ -36,4 +37,79 @@ export function isRecord(value: unknown): value is SessionRecord {
     typeof record.browserSession === "boolean" &&
     (record.movedTo === undefined || typeof record.movedTo === "string") &&
     (record.user === undefined || typeof record.user === "string");
+}
+
+/**
+ * A session too large for its store, refused before anything was written:
+ * `size` and `limit` are in bytes of the store's encoding, and `largest`
+ * names the keys that take the most room, largest first (at most three).
+ * A handler can catch it from `await session.save()`.
+ *
+ * @example
+ * ```ts
+ * import { getSession, SessionTooLargeError, withSession } from "@denokit/session";
+ *
+ * const handler = withSession(async (req) => {
+ *   const session = await getSession(req);
+ *   session.set("upload", await req.text());
+ *   try {
+ *     await session.save();
+ *   } catch (error) {
+ *     if (!(error instanceof SessionTooLargeError)) throw error;
+ *     return new Response(`Too much to keep: ${error.size} bytes`, { status: 413 });
+ *   }
+ *   return new Response("kept");
+ * });
+ * ```
+ */
+export class SessionTooLargeError extends RangeError {
+  /** The size of the record, in bytes. */
+  readonly size: number;
+  /** The store's limit, in bytes. */
+  readonly limit: number;
+  /** The keys of the data taking the most room, with their sizes in bytes. */
+  readonly largest: ReadonlyArray<readonly [key: string, bytes: number]>;
+
+  /** `store` names the store (and its limit) in the message. */
+  constructor(
+    store: string,
+    record: SessionRecord,
+    size: number,
+    limit: number,
+  ) {
+    const largest = largestKeys(record.data);
+    super(
+      `${store}: the session is ${size} bytes, over its limit of ${limit} bytes; largest keys: ${
+        largest.map(([key, bytes]) => `${JSON.stringify(key)} (${bytes} bytes)`)
+          .join(", ") || "none"
+      }`,
+    );
+    this.name = "SessionTooLargeError";
+    this.size = size;
+    this.limit = limit;
+    this.largest = largest;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** The three keys whose values take the most bytes as JSON. */
+function largestKeys(data: SessionData): Array<[string, number]> {
+  return Object.entries(data)
+    .map(([key, value]): [string, number] => [
+      key,
+      encoder.encode(JSON.stringify(value)).length,
+    ])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3);
+}
+
+/**
+ * The UTF-8 size of `text` when it is over `limit` bytes, else null; counted
+ * only when the string is long enough to be (a UTF-16 unit is 1 to 3 bytes).
+ */
+export function oversize(text: string, limit: number): number | null {
+  if (text.length * 3 <= limit) return null;
+  const bytes = encoder.encode(text).length;
+  return bytes > limit ? bytes : null;
 }

@@ -12,13 +12,19 @@ import type { SessionState } from "./session.ts";
 /**
  * The save a response of `status` makes: a promise of it, or null when there
  * is nothing to save. A status of 500 or more saves nothing (what an explicit
- * `save()` stored stays, and its cookie is sent).
+ * `save()` stored stays, and its cookie is sent), nor does a response to an
+ * explicit save that failed, unless the session changed after it.
  */
 export function responseSave(
   state: SessionState,
   status: number,
 ): Promise<boolean> | null {
-  return status < 500 && hasWork(state) ? saveSession(state, true) : null;
+  // An explicit save that failed was the handler's to answer: not again.
+  if (status >= 500) return null;
+  if (state.failedSave !== null && state.edits === state.failedSave) {
+    return null;
+  }
+  return hasWork(state) ? saveSession(state, true) : null;
 }
 
 /**

@@ -9,7 +9,7 @@
 import { freshRecord, isTouchDue } from "./expiry.ts";
 import { generateId, storeKey } from "./id.ts";
 import { isEmptyData } from "./json.ts";
-import type { SessionState } from "./session.ts";
+import type { Edits, SessionState } from "./session.ts";
 import { applyEdit, type Edit, endsSession } from "./write.ts";
 
 /**
@@ -59,7 +59,7 @@ export async function saveSession(
   try {
     outcome = await config.writer.submit(held.key, change);
   } catch (error) {
-    state.edits ??= edits;
+    failed(state, edits);
     throw error;
   }
   switch (outcome.kind) {
@@ -122,12 +122,22 @@ async function createSession(state: SessionState): Promise<boolean> {
   try {
     stored = await config.writer.create(key, record);
   } catch (error) {
-    state.edits ??= edits;
+    failed(state, edits);
     throw error;
   }
   state.held = { id, key, stored, rotatedAway: false };
   state.cookieAction = "send";
   return true;
+}
+
+/**
+ * A save of `edits` failed: they wait for the next save, unless the request
+ * changed the session meanwhile.
+ */
+function failed(state: SessionState, edits: Edits | null): void {
+  if (state.edits !== null || edits === null) return;
+  state.edits = edits;
+  state.failedSave = edits;
 }
 
 /** Logout: ends the held session at once, whatever was saving it. */

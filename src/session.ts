@@ -74,6 +74,12 @@ export interface SessionState {
   data: SessionData;
   /** What changed since the last save; null while nothing did. */
   edits: Edits | null;
+  /**
+   * The edits of an explicit save that failed (the handler saw the error):
+   * kept for another explicit save, but the response does not try them
+   * again unless the request changes the session after the failure.
+   */
+  failedSave: Edits | null;
   /** Changed at any time in this request (sticky, unlike `edits`). */
   modified: boolean;
   isNew: boolean;
@@ -95,6 +101,7 @@ export type IncomingCookie = VerifiedCookie | "invalid" | null;
 
 /** The edits of `state`, made on the first change. */
 function editsOf(state: SessionState): Edits {
+  state.failedSave = null;
   return state.edits ??= {
     cleared: false,
     changes: null,
@@ -269,6 +276,7 @@ export class Session<T extends SessionData = SessionData> {
   async flush(): Promise<void> {
     const state = this.#state;
     await endSession(state);
+    state.failedSave = null;
     state.edits = {
       cleared: true,
       changes: null,

@@ -36,6 +36,7 @@ import {
 } from "./expiry.ts";
 import { isEmptyData, type JsonValue, type SessionData } from "./json.ts";
 import type { Config } from "./options.ts";
+import { SessionTooLargeError } from "./record.ts";
 import type { SessionRecord, SessionStore, StoredSession } from "./store.ts";
 
 /**
@@ -397,10 +398,34 @@ export class Writer {
         for (let i = 0; i < batch.length; i++) batch[i].resolve(outcomes[i]);
       } catch (error) {
         queue.latest = undefined;
-        for (const submission of batch) submission.reject(error);
+        if (error instanceof SessionTooLargeError && batch.length > 1) {
+          // One change made the session too large: written one by one, only
+          // the changes that do fail.
+          queue.waiting = [...batch, ...queue.waiting];
+          await this.#writeOneByOne(queue, batch.length);
+        } else {
+          for (const submission of batch) submission.reject(error);
+        }
       }
     }
     this.#queues.delete(queue.key);
+  }
+
+  /** Writes the first `count` waiting changes each alone, in order. */
+  async #writeOneByOne(queue: KeyQueue, count: number): Promise<void> {
+    for (const submission of queue.waiting.splice(0, count)) {
+      try {
+        const { change } = submission;
+        submission.resolve(
+          change.kind === "end"
+            ? await this.#end(queue)
+            : (await this.#write(queue, [change]))[0],
+        );
+      } catch (error) {
+        queue.latest = undefined;
+        submission.reject(error);
+      }
+    }
   }
 
   /** Logout: deletes the key, whatever is there. */

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { getSession, KvStore, type SessionStore, withSession } from "../mod.ts";
+import {
+  getSession,
+  KvStore,
+  type SessionStore,
+  SessionTooLargeError,
+  withSession,
+} from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
 import { makeRecord, SpyKv, tempKv } from "./kv_helpers.ts";
 import { Client, Pause, testApp } from "./app.ts";
@@ -98,11 +104,15 @@ Deno.test("KvStore: the value limit", async (t) => {
       await assert.rejects(
         store.set(HEX_KEY, over, { version }),
         (error: Error) => {
+          assert.ok(error instanceof SessionTooLargeError);
           assert.ok(error instanceof RangeError);
           assert.equal(
             error.message,
-            "KvStore: session record is 65537 bytes; Deno KV holds at most 65536 bytes per value",
+            `KvStore (Deno KV's value limit): the session is 65537 bytes, over its limit of 65536 bytes; largest keys: "pad" (${
+              65_536 - overhead + 3
+            } bytes)`,
           );
+          assert.deepEqual([error.size, error.limit], [65_537, 65_536]);
           return true;
         },
       );
@@ -122,14 +132,14 @@ Deno.test("KvStore: the value limit", async (t) => {
       const big = "x".repeat(70_000);
       await assert.rejects(
         client.get(`/set?big=${big}`),
-        /session record is \d+ bytes; Deno KV holds at most 65536 bytes per value/,
+        /the session is \d+ bytes, over its limit of 65536 bytes; largest keys: "big" \(70002 bytes\), "a" \(3 bytes\)/,
       );
       assert.deepEqual(await kv.get(["sessions", client.key]), before);
 
       // Rotation too: neither the new key written nor the old one deleted.
       await assert.rejects(
         client.get(`/rotate?big=${big}`),
-        /session record is \d+ bytes/,
+        /the session is \d+ bytes, over its limit of 65536 bytes/,
       );
       assert.deepEqual(await kv.get(["sessions", client.key]), before);
       assert.equal(

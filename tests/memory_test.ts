@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { evalScript } from "./helpers.ts";
-import { MemoryStore } from "../mod.ts";
+import { MemoryStore, SessionTooLargeError } from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
 import type { SessionRecord } from "../mod.ts";
 
@@ -109,4 +109,36 @@ Deno.test("MemoryStore rejects invalid options", () => {
   assert.throws(() => new MemoryStore({ maxSessions: 1.5 }), TypeError);
   assert.throws(() => new MemoryStore({ sweepInterval: -1 }), TypeError);
   assert.throws(() => new MemoryStore({ sweepInterval: Infinity }), TypeError);
+});
+
+Deno.test("MemoryStore refuses a session over maxSessionBytes before storing anything, naming the size, the limit and the largest keys", async () => {
+  using store = new MemoryStore({ maxSessionBytes: 100, sweepInterval: 0 });
+  const fits = { ...record(Date.now() + 60_000), data: { a: "x".repeat(80) } };
+  const version = await store.set("k", fits, { version: null });
+  const over = {
+    ...fits,
+    data: { small: 1, big: "y".repeat(90), middle: "z".repeat(5) },
+  };
+  await assert.rejects(
+    store.set("k", over, { version }),
+    (error: Error) => {
+      assert.ok(error instanceof SessionTooLargeError);
+      assert.equal(
+        error.message,
+        'MemoryStore: the session is 127 bytes, over its limit of 100 bytes; largest keys: "big" (92 bytes), "middle" (7 bytes), "small" (1 bytes)',
+      );
+      assert.deepEqual(error.largest, [["big", 92], ["middle", 7], [
+        "small",
+        1,
+      ]]);
+      return true;
+    },
+  );
+  // Multi-byte characters count as the bytes they take.
+  await assert.rejects(
+    store.set("k", { ...fits, data: { a: "é".repeat(50) } }, { version }),
+    /the session is 108 bytes/,
+  );
+  assert.deepEqual(await store.get("k"), { record: fits, version });
+  assert.throws(() => new MemoryStore({ maxSessionBytes: 0 }), TypeError);
 });

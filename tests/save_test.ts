@@ -2,7 +2,12 @@
 // the outcome (src/save.ts).
 
 import assert from "node:assert/strict";
-import { getSession, withSession } from "../mod.ts";
+import {
+  getSession,
+  MemoryStore,
+  SessionTooLargeError,
+  withSession,
+} from "../mod.ts";
 import { Pause } from "./app.ts";
 import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
 
@@ -128,4 +133,50 @@ Deno.test("save() before streaming: the cookie is on the response whose body str
   assert.equal(await response.text(), "ab");
   assert.notEqual(client.cookie, null);
   assert.deepEqual((await store.only()).data, { stream: true });
+});
+
+Deno.test("save() lets a handler answer a session too large for its store; the stored session is left as it was", async () => {
+  const store = new MemoryStore({ sweepInterval: 0, maxSessionBytes: 1_000 });
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    session.set("note", new URL(req.url).searchParams.get("note") ?? "");
+    try {
+      await session.save();
+    } catch (error) {
+      if (!(error instanceof SessionTooLargeError)) throw error;
+      return new Response(`${error.size} > ${error.limit}`, { status: 413 });
+    }
+    return new Response("kept");
+  }, { store }));
+  assert.equal(await (await client.get("/?note=short")).text(), "kept");
+  const refused = await client.get(`/?note=${"x".repeat(2_000)}`);
+  assert.equal(refused.status, 413);
+  assert.equal(await refused.text(), "2011 > 1000");
+  assert.equal(refused.headers.get("set-cookie"), null);
+  const session = withSession(async (req) => {
+    return Response.json(Object.fromEntries((await getSession(req)).entries()));
+  }, { store });
+  const seen = await call(session, "/", {
+    cookie: `sessionid=${client.cookie}`,
+  });
+  assert.deepEqual(await seen.json(), { note: "short" });
+});
+
+Deno.test("after a failed save(), what the handler changes next is saved with the response", async () => {
+  const store = new MemoryStore({ sweepInterval: 0, maxSessionBytes: 1_000 });
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    session.set("draft", "x".repeat(2_000));
+    session.set("title", "kept");
+    const saved = await session.save().catch(() => false);
+    assert.equal(saved, false);
+    session.delete("draft"); // too big: keep the rest
+    return new Response("ok");
+  }, { store }));
+  assert.equal((await client.get("/")).status, 200);
+  const read = withSession(async (req) => {
+    return Response.json(Object.fromEntries((await getSession(req)).entries()));
+  }, { store });
+  const seen = await call(read, "/", { cookie: `sessionid=${client.cookie}` });
+  assert.deepEqual(await seen.json(), { title: "kept" });
 });

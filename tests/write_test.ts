@@ -8,6 +8,7 @@ import {
   type SessionOptions,
   type SessionRecord,
   type SessionStore,
+  SessionTooLargeError,
   withSession,
 } from "../mod.ts";
 import { resolveOptions } from "../src/options.ts";
@@ -271,8 +272,8 @@ function edit(
 class HeldStore extends CountingStore<MemoryStore> {
   #held = gate();
   #holding = true;
-  constructor() {
-    super(new MemoryStore({ sweepInterval: 0 }));
+  constructor(inner = new MemoryStore({ sweepInterval: 0 })) {
+    super(inner);
   }
   release() {
     this.#holding = false;
@@ -385,6 +386,31 @@ Deno.test("Writer: a store failure rejects every change of the batch, and the ne
   );
   assert.deepEqual((await store.inner.get(KEY))?.record.data, {
     n: "0",
+    c: "3",
+  });
+});
+
+Deno.test("Writer: a change that makes the session too large fails alone; the changes written with it are stored", async () => {
+  const store = new HeldStore(
+    new MemoryStore({
+      sweepInterval: 0,
+      maxSessionBytes: 200,
+    }),
+  );
+  const v1 =
+    (await store.inner.set(KEY, record({ n: "0" }), { version: null }))!;
+  const loaded = { record: record({ n: "0" }), version: v1 };
+  const writer = new Writer(store);
+  const first = writer.submit(KEY, edit(loaded, { a: "1" }));
+  const huge = writer.submit(KEY, edit(loaded, { big: "x".repeat(500) }));
+  const after = writer.submit(KEY, edit(loaded, { c: "3" }));
+  store.release();
+  assert.equal((await first).kind, "stored");
+  await assert.rejects(huge, SessionTooLargeError);
+  assert.equal((await after).kind, "stored");
+  assert.deepEqual((await store.inner.get(KEY))?.record.data, {
+    n: "0",
+    a: "1",
     c: "3",
   });
 });

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decodeRecord, encodeRecord } from "../record.ts";
+import { decodeRecord, encodeRecord, SessionTooLargeError } from "../record.ts";
 import type {
   SessionRecord,
   SessionStore,
@@ -52,7 +52,8 @@ export interface KvStoreOptions {
  *
  * - Each record is the UTF-8 bytes of its JSON ({@linkcode SessionRecord}),
  *   so its size is exact: more than 65,536 bytes (Deno KV's value limit) and
- *   `set` rejects with a RangeError naming both numbers, writing nothing.
+ *   `set` rejects with a `SessionTooLargeError` (a RangeError) naming both
+ *   numbers and the largest keys, writing nothing.
  * - The version is the KV versionstamp; every write is one `kv.atomic()`
  *   checked against it, rotation included (the old key checked and replaced
  *   by its forwarding record, the new one written, together).
@@ -109,7 +110,7 @@ export class KvStore implements SessionStore {
 
   /**
    * Writes a record in one checked `kv.atomic()`; see
-   * {@linkcode SessionStore.set}. Rejects with a RangeError, writing nothing,
+   * {@linkcode SessionStore.set}. Rejects with a `SessionTooLargeError`, writing nothing,
    * when the record is over Deno KV's value limit.
    */
   async set(
@@ -162,12 +163,15 @@ function decodeValue(value: unknown): SessionRecord | null {
   return decodeRecord(text);
 }
 
-/** A record as the bytes of its JSON; a RangeError past KV's value limit. */
+/** A record as the bytes of its JSON; a SessionTooLargeError past KV's value limit. */
 function encodeValue(record: SessionRecord): Uint8Array {
   const value = encoder.encode(encodeRecord(record));
   if (value.byteLength > MAX_VALUE_BYTES) {
-    throw new RangeError(
-      `KvStore: session record is ${value.byteLength} bytes; Deno KV holds at most ${MAX_VALUE_BYTES} bytes per value`,
+    throw new SessionTooLargeError(
+      "KvStore (Deno KV's value limit)",
+      record,
+      value.byteLength,
+      MAX_VALUE_BYTES,
     );
   }
   return value;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { oversize, SessionTooLargeError } from "../record.ts";
 import type {
   SessionRecord,
   SessionStore,
@@ -26,6 +27,12 @@ export interface MemoryStoreOptions {
    * stops with {@linkcode MemoryStore.close}. Default 60.
    */
   sweepInterval?: number;
+  /**
+   * The most bytes of one session's data (as JSON, UTF-8): a larger one is
+   * refused with a `SessionTooLargeError` before anything is stored. Default
+   * 65,536, Deno KV's limit, so that an app moves between stores unchanged.
+   */
+  maxSessionBytes?: number;
   /** Clock in epoch milliseconds for the sweep. Default `Date.now`. */
   now?: () => number;
 }
@@ -73,6 +80,7 @@ export class MemoryStore implements SessionStore, Disposable {
   readonly #maxSessions: number;
   /** The most records kept: the rest of the room lets new sessions in. */
   readonly #maxKept: number;
+  readonly #maxSessionBytes: number;
   readonly #sweepInterval: number;
   readonly #now: () => number;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -81,12 +89,23 @@ export class MemoryStore implements SessionStore, Disposable {
 
   /** Creates an empty store; throws a TypeError for invalid options. */
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxSessions = 100_000, sweepInterval = 60, now = Date.now } =
-      options;
-    if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
-      throw new TypeError(
-        `MemoryStore: maxSessions must be a whole number of at least 1, got ${maxSessions}`,
-      );
+    const {
+      maxSessions = 100_000,
+      sweepInterval = 60,
+      maxSessionBytes = 65_536,
+      now = Date.now,
+    } = options;
+    for (
+      const [name, value] of [["maxSessions", maxSessions], [
+        "maxSessionBytes",
+        maxSessionBytes,
+      ]] as const
+    ) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new TypeError(
+          `MemoryStore: ${name} must be a whole number of at least 1, got ${value}`,
+        );
+      }
     }
     if (!Number.isFinite(sweepInterval) || sweepInterval < 0) {
       throw new TypeError(
@@ -95,6 +114,7 @@ export class MemoryStore implements SessionStore, Disposable {
     }
     this.#maxSessions = maxSessions;
     this.#maxKept = Math.floor(maxSessions * KEPT_SHARE);
+    this.#maxSessionBytes = maxSessionBytes;
     this.#sweepInterval = sweepInterval;
     this.#now = now;
   }
@@ -129,12 +149,28 @@ export class MemoryStore implements SessionStore, Disposable {
     return Promise.resolve({ record, version: entry.version });
   }
 
-  /** Writes a record if the condition holds; see {@linkcode SessionStore.set}. */
+  /**
+   * Writes a record if the condition holds; see {@linkcode SessionStore.set}.
+   * Rejects with a `SessionTooLargeError`, writing nothing, when its data is
+   * over `maxSessionBytes`.
+   */
   set(
     key: string,
     record: SessionRecord,
     condition: WriteCondition,
   ): Promise<string | null> {
+    const data = JSON.stringify(record.data);
+    const size = oversize(data, this.#maxSessionBytes);
+    if (size !== null) {
+      return Promise.reject(
+        new SessionTooLargeError(
+          "MemoryStore",
+          record,
+          size,
+          this.#maxSessionBytes,
+        ),
+      );
+    }
     const { replaces, forward } = condition;
     const source = replaces ?? key;
     const kept = this.#kept.has(source);
@@ -148,9 +184,11 @@ export class MemoryStore implements SessionStore, Disposable {
       }
       this.#kept.delete(replaces);
       this.#fresh.delete(replaces);
-      if (forward !== undefined) this.#put(replaces, forward, false);
+      if (forward !== undefined) {
+        this.#put(replaces, forward, JSON.stringify(forward.data), false);
+      }
     }
-    const version = this.#put(key, record, kept);
+    const version = this.#put(key, record, data, kept);
     if (this.size > this.#maxSessions) this.#evict();
     this.#startSweep();
     return Promise.resolve(version);
@@ -187,9 +225,13 @@ export class MemoryStore implements SessionStore, Disposable {
    * it), else behind the others, among the kept records or the fresh ones.
    * Its new version.
    */
-  #put(key: string, record: SessionRecord, kept: boolean): string {
+  #put(
+    key: string,
+    record: SessionRecord,
+    data: string,
+    kept: boolean,
+  ): string {
     const version = String(++this.#writes);
-    const data = JSON.stringify(record.data);
     const entry = this.#kept.get(key) ?? this.#fresh.get(key);
     if (entry !== undefined) {
       entry.data = data;
