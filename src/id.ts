@@ -4,8 +4,7 @@
  * @module
  */
 
-import { encodeBase64url } from "./base64url.ts";
-import { HmacSha256, sha256Hex } from "./sha256.ts";
+import { HmacSha256, sha256Hex } from "./hmac.ts";
 
 /** Random bytes in an id: 256 bits, twice the 128 that OWASP asks for. */
 const ID_BYTES = 32;
@@ -14,8 +13,10 @@ const random = new Uint8Array(ID_BYTES);
 
 /** A new session id: 32 bytes from `crypto.getRandomValues`, base64url. */
 export function generateId(): string {
-  return encodeBase64url(crypto.getRandomValues(random));
+  return crypto.getRandomValues(random).toBase64(BASE64URL);
 }
+
+const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
 
 /** Whether `value` has the form of an id made by {@linkcode generateId}. */
 export function isWellFormedId(value: string): boolean {
