@@ -11,6 +11,7 @@
 
 import { getCookieValues } from "./cookie.ts";
 import { isLive } from "./expiry.ts";
+import { timed } from "./timeout.ts";
 import { isEmptyData, type SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
 import {
@@ -132,7 +133,7 @@ export class RequestSession {
     if (saving !== null) await saving;
     return withHeaders(
       response,
-      responseCookie(state, response.status, this.#request.url),
+      responseCookie(state, response.status, this.#request),
     );
   }
 
@@ -162,7 +163,7 @@ export class RequestSession {
     }
     const saving = responseSave(state, status);
     if (saving !== null) await saving;
-    return responseCookie(state, status, this.#request.url);
+    return responseCookie(state, status, this.#request);
   }
 
   async #load(): Promise<Session> {
@@ -181,7 +182,11 @@ export class RequestSession {
       const verified = config.cookies.verify(value);
       if (verified === null) continue;
       if (reads++ === MAX_STORE_READS) break;
-      const stored = await config.store.get(verified.key);
+      const stored = await timed(
+        config,
+        config.store.get(verified.key),
+        "get",
+      );
       // What a rotation or an ending session leaves opens nothing.
       if (stored !== null && stored.record.movedTo === undefined) {
         if (isLive(config, stored.record, now)) {

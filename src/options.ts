@@ -95,6 +95,21 @@ export interface SessionOptions {
    * they are queued and written together. Default 5.
    */
   conflictTimeout?: number;
+  /**
+   * Seconds a store call may take before it fails (rejecting `getSession`,
+   * or failing the save), so that a hung store never hangs a request for
+   * good; what the store does meanwhile may still happen. `MemoryStore`
+   * answers in-process and is not timed. Default 10.
+   */
+  storeTimeout?: number;
+  /**
+   * Behind a reverse proxy that terminates TLS: trust its `Forwarded`
+   * (`proto=https`) or `X-Forwarded-Proto` header for `cookie.secure:
+   * "auto"`. Only when every request comes through such a proxy: a client
+   * talking to the server directly could send them. Default false: the
+   * headers are ignored.
+   */
+  trustProxy?: boolean;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -105,6 +120,9 @@ export interface Config {
   /** The store's writes, coalesced per session. */
   writer: Writer;
   conflictTimeoutMs: number;
+  /** Null for a store that cannot hang (MemoryStore). */
+  storeTimeoutMs: number | null;
+  trustProxy: boolean;
   absoluteTimeoutMs: number;
   idleTimeoutMs: number | null;
   touchIntervalMs: number;
@@ -152,6 +170,8 @@ const OPTION_NAMES = new Set([
   "secrets",
   "cookie",
   "conflictTimeout",
+  "storeTimeout",
+  "trustProxy",
   "now",
 ]);
 const COOKIE_OPTION_NAMES = new Set([
@@ -336,11 +356,19 @@ export function resolveOptions(options: SessionOptions): Config {
     false,
   );
 
+  const storeTimeoutMs = seconds(
+    "storeTimeout",
+    options.storeTimeout ?? 10,
+    false,
+  );
+
   const signer = secrets === undefined ? null : new Signer(secrets);
   return {
     store,
     writer: writerFor(store),
     conflictTimeoutMs,
+    storeTimeoutMs: store instanceof MemoryStore ? null : storeTimeoutMs,
+    trustProxy: boolean("trustProxy", options.trustProxy, false),
     absoluteTimeoutMs,
     idleTimeoutMs,
     touchIntervalMs,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Config } from "./options.ts";
 import { hasWork, saveSession } from "./save.ts";
 import type { SessionState } from "./session.ts";
 
@@ -29,20 +30,18 @@ export function responseSave(
 
 /**
  * The Set-Cookie value a response of `status` carries once its save is done,
- * or null; `url` is the request's (https: makes `secure: "auto"` Secure).
+ * or null.
  */
 export function responseCookie(
   state: SessionState,
   status: number,
-  url: string,
+  request: Request,
 ): string | null {
   const action = state.cookieAction ??
     (status >= 500 ? "none" : defaultAction(state));
   if (action === "none") return null;
   const { config } = state;
-  const secure = config.secure === "auto"
-    ? url.startsWith("https:")
-    : config.secure;
+  const secure = isSecure(config, request);
   if (action === "clear") return config.setCookie.clear(secure);
   const { held, cookie: incoming } = state;
   if (held === null) return null;
@@ -61,6 +60,34 @@ export function responseCookie(
     Math.ceil((record.absoluteExpiresAt - state.now) / 1000),
   );
   return config.setCookie.set(value, secure, maxAge, state.now);
+}
+
+/**
+ * Whether the cookie is Secure: `cookie.secure`, or with `"auto"` whether the
+ * request came over https, as its URL says or, with `trustProxy`, the proxy
+ * in front: the last `proto` of `Forwarded` or the last value of
+ * `X-Forwarded-Proto`, the ones the proxy nearest this server added (a
+ * client can send any of the earlier ones).
+ */
+function isSecure(config: Config, request: Request): boolean {
+  if (config.secure !== "auto") return config.secure;
+  if (request.url.startsWith("https:")) return true;
+  if (!config.trustProxy) return false;
+  const headers = request.headers;
+  const forwarded = headers.get("forwarded");
+  if (forwarded !== null) {
+    const nearest = forwarded.slice(forwarded.lastIndexOf(",") + 1);
+    for (const pair of nearest.split(";")) {
+      const equals = pair.indexOf("=");
+      if (pair.slice(0, equals).trim().toLowerCase() !== "proto") continue;
+      return pair.slice(equals + 1).trim().replace(/^"|"$/g, "")
+        .toLowerCase() === "https";
+    }
+  }
+  const proto = headers.get("x-forwarded-proto");
+  if (proto === null) return false;
+  return proto.slice(proto.lastIndexOf(",") + 1).trim().toLowerCase() ===
+    "https";
 }
 
 /**

@@ -120,7 +120,7 @@ async function createSession(state: SessionState): Promise<boolean> {
   const key = storeKey(id);
   let stored;
   try {
-    stored = await config.writer.create(key, record);
+    stored = await config.writer.create(config, key, record);
   } catch (error) {
     failed(state, edits);
     throw error;
@@ -143,7 +143,9 @@ function failed(state: SessionState, edits: Edits | null): void {
 /** Logout: ends the held session at once, whatever was saving it. */
 export async function endSession(state: SessionState): Promise<void> {
   const { held, config } = state;
-  if (held !== null) await config.writer.submit(held.key, { kind: "end" });
+  if (held !== null) {
+    await config.writer.submit(held.key, { kind: "end", config });
+  }
   endHeld(state);
 }
 

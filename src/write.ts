@@ -37,6 +37,7 @@ import {
 import { isEmptyData, type JsonValue, type SessionData } from "./json.ts";
 import type { Config } from "./options.ts";
 import { SessionTooLargeError } from "./record.ts";
+import { timed } from "./timeout.ts";
 import type { SessionRecord, SessionStore, StoredSession } from "./store.ts";
 
 /**
@@ -60,6 +61,7 @@ export interface NewId {
 /** Logout: the session ends, whatever other requests did to it meanwhile. */
 export interface End {
   readonly kind: "end";
+  readonly config: Config;
 }
 
 /**
@@ -348,7 +350,7 @@ export class Writer {
     const queue: KeyQueue = { key, waiting: [], latest: undefined };
     this.#queues.set(key, queue);
     try {
-      if (change.kind === "end") return await this.#end(queue);
+      if (change.kind === "end") return await this.#end(queue, change);
       return (await this.#write(queue, [change]))[0];
     } catch (error) {
       queue.latest = undefined;
@@ -360,8 +362,16 @@ export class Writer {
   }
 
   /** Creates a new session's record under a fresh key. */
-  async create(key: string, record: SessionRecord): Promise<StoredSession> {
-    const version = await this.#store.set(key, record, { version: null });
+  async create(
+    config: Config,
+    key: string,
+    record: SessionRecord,
+  ): Promise<StoredSession> {
+    const version = await timed(
+      config,
+      this.#store.set(key, record, { version: null }),
+      "set",
+    );
     if (version === null) {
       throw new Error(
         "Session store refused to create a record under a fresh key: is its set() conditional on the version?",
@@ -379,7 +389,7 @@ export class Writer {
       if (first.change.kind === "end") {
         queue.waiting.shift();
         try {
-          first.resolve(await this.#end(queue));
+          first.resolve(await this.#end(queue, first.change));
         } catch (error) {
           queue.latest = undefined;
           first.reject(error);
@@ -418,7 +428,7 @@ export class Writer {
         const { change } = submission;
         submission.resolve(
           change.kind === "end"
-            ? await this.#end(queue)
+            ? await this.#end(queue, change)
             : (await this.#write(queue, [change]))[0],
         );
       } catch (error) {
@@ -429,8 +439,8 @@ export class Writer {
   }
 
   /** Logout: deletes the key, whatever is there. */
-  async #end(queue: KeyQueue): Promise<Outcome> {
-    await this.#store.delete(queue.key);
+  async #end(queue: KeyQueue, end: End): Promise<Outcome> {
+    await timed(end.config, this.#store.delete(queue.key), "delete");
     queue.latest = null;
     return ENDED;
   }
@@ -442,7 +452,8 @@ export class Writer {
   ): Promise<Outcome[]> {
     const store = this.#store;
     const started = Date.now();
-    const { conflictTimeoutMs } = batch[0].config;
+    const { config } = batch[0];
+    const { conflictTimeoutMs } = config;
     let target = queue.key;
     let followed = false;
     let base = queue.latest === undefined ? batch[0].loaded : queue.latest;
@@ -454,9 +465,10 @@ export class Writer {
         }
         target = base.record.movedTo;
         followed = true;
-        base = await store.get(target);
+        base = await timed(config, store.get(target), "get");
       }
       const written = await this.#attempt(
+        config,
         target,
         followed,
         plan(base, followed, batch),
@@ -473,7 +485,7 @@ export class Writer {
         );
       }
       if (conflicts > 0) await backoff(conflicts);
-      base = await store.get(target);
+      base = await timed(config, store.get(target), "get");
     }
   }
 
@@ -482,6 +494,7 @@ export class Writer {
    * batch's key (for the next batch to build on), or null after a conflict.
    */
   async #attempt(
+    config: Config,
     target: string,
     followed: boolean,
     plan: Plan,
@@ -494,11 +507,13 @@ export class Writer {
         return { outcomes: await this.#settle(plan.steps), left: plan.base };
       case "end": {
         const tombstone = endedRecord(plan.base.record, Date.now());
-        const ended = await store.set(target, tombstone, {
-          version: plan.base.version,
-        });
+        const ended = await timed(
+          config,
+          store.set(target, tombstone, { version: plan.base.version }),
+          "set",
+        );
         if (ended === null) return null;
-        await store.delete(target);
+        await timed(config, store.delete(target), "delete");
         return { outcomes: await this.#settle(plan.steps), left: null };
       }
       case "set": {
@@ -507,13 +522,17 @@ export class Writer {
         const forward = rotation === null
           ? null
           : forwardRecord(base.record, key, rotation.now);
-        const version = forward === null
-          ? await store.set(target, record, { version: base.version })
-          : await store.set(key, record, {
-            version: base.version,
-            replaces: target,
-            forward,
-          });
+        const version = await timed(
+          config,
+          forward === null
+            ? store.set(target, record, { version: base.version })
+            : store.set(key, record, {
+              version: base.version,
+              replaces: target,
+              forward,
+            }),
+          "set",
+        );
         if (version === null) return null;
         const stored = { record, version };
         const settled = this.#settle(plan.steps, (edit) => ({
@@ -576,7 +595,7 @@ export class Writer {
   async #fork(edit: Edit, to: NewId): Promise<Outcome> {
     const record = applyEdit(edit.loaded.record, edit);
     if (endsSession(record, edit.now)) return { kind: "ended" };
-    const stored = await this.create(to.key, record);
+    const stored = await this.create(edit.config, to.key, record);
     return { kind: "stored", key: to.key, stored, holder: true };
   }
 }

@@ -654,3 +654,38 @@ Deno.test("a WebSocket upgrade response gets the cookie", async () => {
   await new Promise((resolve) => (socket.onclose = resolve));
   assert.deepEqual((await store.only()).data, { ws: true });
 });
+
+Deno.test("trustProxy: secure 'auto' follows the proxy's Forwarded or X-Forwarded-Proto only when trusted", async (t) => {
+  const secureWith = async (trustProxy: boolean, headers: HeadersInit) => {
+    const response = await call(
+      routes({ store: new SpyStore(), trustProxy }),
+      "/set?a=1",
+      { headers },
+    );
+    return parseSetCookie(response.headers.get("set-cookie")!).attributes.has(
+      "secure",
+    );
+  };
+  const cases: Array<[HeadersInit, boolean]> = [
+    [{ "x-forwarded-proto": "https" }, true],
+    [{ "x-forwarded-proto": "HTTPS" }, true],
+    [{ "x-forwarded-proto": "http, https" }, true],
+    [{ "x-forwarded-proto": "https, http" }, false],
+    [{ forwarded: "for=192.0.2.60;proto=https;by=203.0.113.43" }, true],
+    [{ forwarded: 'for="[2001:db8::1]";proto="https"' }, true],
+    [{ forwarded: "for=a;proto=https, for=b;proto=http" }, false],
+    [{ forwarded: "for=a;proto=http, for=b;proto=https" }, true],
+    [{ forwarded: "for=a", "x-forwarded-proto": "https" }, true],
+    [{}, false],
+  ];
+  for (const [headers, trusted] of cases) {
+    await t.step(JSON.stringify(headers), async () => {
+      assert.equal(await secureWith(true, headers), trusted);
+      assert.equal(
+        await secureWith(false, headers),
+        false,
+        "ignored by default",
+      );
+    });
+  }
+});
