@@ -26,6 +26,12 @@
 export { withSession } from "./src/middleware.ts";
 export { getSession, RequestSession, SessionManager } from "./src/core.ts";
 export { Session } from "./src/session.ts";
+export {
+  endUserSessions,
+  listUserSessions,
+  type UserSession,
+} from "./src/users.ts";
+export type { SessionEvent } from "./src/events.ts";
 export { SessionTooLargeError } from "./src/record.ts";
 export type { JsonValue, SessionData } from "./src/json.ts";
 export type { CookieOptions, SessionOptions } from "./src/options.ts";

@@ -10,7 +10,9 @@
  */
 
 import { getCookieValues } from "./cookie.ts";
+import { emit } from "./events.ts";
 import { isLive } from "./expiry.ts";
+import { handleOf, openSuccessor, storeKey } from "./id.ts";
 import { timed } from "./timeout.ts";
 import { isEmptyData, type SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
@@ -20,6 +22,7 @@ import {
   responseSave,
   withHeaders,
 } from "./rules.ts";
+import type { SessionRecord } from "./store.ts";
 import {
   type HeldSession,
   type IncomingCookie,
@@ -166,6 +169,31 @@ export class RequestSession {
     return responseCookie(state, status, this.#request);
   }
 
+  /**
+   * The session a forwarding record of a rotation leads to, if its grace
+   * still runs and `id` (the old one) opens its successor.
+   */
+  async #successor(
+    id: string,
+    forward: SessionRecord,
+    now: number,
+  ): Promise<HeldSession | null> {
+    const config = this.#config;
+    if (forward.successor === undefined || now >= forward.absoluteExpiresAt) {
+      return null;
+    }
+    const successor = openSuccessor(id, forward.successor);
+    if (successor === null) return null;
+    const key = storeKey(successor);
+    if (key !== forward.movedTo) return null;
+    const stored = await timed(config, config.store.get(key), "get");
+    if (
+      stored === null || stored.record.movedTo !== undefined ||
+      isEmptyData(stored.record.data) || !isLive(config, stored.record, now)
+    ) return null;
+    return { id: successor, key, stored, rotatedAway: false };
+  }
+
   async #load(): Promise<Session> {
     const config = this.#config;
     const now = config.now();
@@ -173,6 +201,7 @@ export class RequestSession {
     let cookie: IncomingCookie = values.length === 0 ? null : "invalid";
     let held: HeldSession | null = null;
     let wasExpired = false;
+    let rotatedTo = false;
     // Cookie tossing: a value planted before the real one (by a sibling
     // subdomain) must not log the user out, so the well-formed values are
     // tried in the browser's order, the first live session winning; a
@@ -187,8 +216,17 @@ export class RequestSession {
         config.store.get(verified.key),
         "get",
       );
-      // What a rotation or an ending session leaves opens nothing.
-      if (stored !== null && stored.record.movedTo === undefined) {
+      if (stored !== null && stored.record.movedTo !== undefined) {
+        // Rotated away: during the rotation's grace the old id opens the
+        // rotated session, and the response sends the new cookie.
+        held = await this.#successor(verified.id, stored.record, now);
+        if (held !== null) {
+          cookie = verified;
+          rotatedTo = true;
+          break;
+        }
+      } else if (stored !== null) {
+        // What an ending session leaves (no data) opens nothing.
         if (isLive(config, stored.record, now)) {
           held = {
             id: verified.id,
@@ -208,6 +246,12 @@ export class RequestSession {
             now,
             loaded: stored,
           });
+          emit(config.onEvent, {
+            type: "expired",
+            at: new Date(now),
+            handle: handleOf(verified.key),
+            userId: stored.record.user ?? null,
+          });
         }
       }
       config.cookies.forget(verified);
@@ -223,7 +267,7 @@ export class RequestSession {
       modified: false,
       isNew: held === null,
       wasExpired: held === null && wasExpired,
-      cookieAction: null,
+      cookieAction: rotatedTo ? "send" : null,
     };
     this.#state = state;
     return new Session(state);

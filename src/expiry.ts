@@ -15,15 +15,46 @@ export type ExpiryChange =
   | { kind: "at"; time: number }
   | { kind: "browser" };
 
+/** How a request changed the session's own idle timeout: `setIdleTimeout`. */
+export type IdleChange =
+  /** Back to the option's. */
+  | { kind: "default" }
+  /** Milliseconds, or null for none. */
+  | { kind: "set"; ms: number | null };
+
+/**
+ * The idle timeout of `record` in milliseconds, null for none: its own
+ * (`setIdleTimeout`), else the option's.
+ */
+export function idleTimeoutOf(
+  config: Config,
+  record: SessionRecord,
+): number | null {
+  return record.idleTimeoutMs === undefined
+    ? config.idleTimeoutMs
+    : record.idleTimeoutMs;
+}
+
+/**
+ * How often a read refreshes an idle deadline of `idleMs` in the store: the
+ * option's `touchInterval` for the option's idle timeout, else a tenth of
+ * the session's own, at most a minute.
+ */
+export function touchIntervalOf(config: Config, idleMs: number): number {
+  return idleMs === config.idleTimeoutMs
+    ? config.touchIntervalMs
+    : Math.min(60_000, idleMs / 10);
+}
+
 /** Whether `record` is a live session at `now`: before both deadlines. */
 export function isLive(
   config: Config,
   record: SessionRecord,
   now: number,
 ): boolean {
-  return now < record.absoluteExpiresAt &&
-    (config.idleTimeoutMs === null ||
-      now < record.lastActiveAt + config.idleTimeoutMs);
+  if (now >= record.absoluteExpiresAt) return false;
+  const idle = idleTimeoutOf(config, record);
+  return idle === null || now < record.lastActiveAt + idle;
 }
 
 /** Whether a read alone is due to refresh the idle deadline of `record`. */
@@ -32,8 +63,9 @@ export function isTouchDue(
   record: SessionRecord,
   now: number,
 ): boolean {
-  return config.idleTimeoutMs !== null &&
-    now - record.lastActiveAt >= config.touchIntervalMs;
+  const idle = idleTimeoutOf(config, record);
+  return idle !== null &&
+    now - record.lastActiveAt >= touchIntervalOf(config, idle);
 }
 
 /**
@@ -70,13 +102,13 @@ export function isBrowserSession(
 
 /** The earlier of the absolute deadline and the idle one from `lastActiveAt`. */
 export function expiresAt(
-  config: Config,
+  idleMs: number | null,
   absoluteExpiresAt: number,
   lastActiveAt: number,
 ): number {
-  return config.idleTimeoutMs === null
+  return idleMs === null
     ? absoluteExpiresAt
-    : Math.min(absoluteExpiresAt, lastActiveAt + config.idleTimeoutMs);
+    : Math.min(absoluteExpiresAt, lastActiveAt + idleMs);
 }
 
 /** The record a new session starts from, before the request's changes. */
@@ -87,7 +119,7 @@ export function freshRecord(config: Config, now: number): SessionRecord {
     createdAt: now,
     lastActiveAt: now,
     absoluteExpiresAt,
-    expiresAt: expiresAt(config, absoluteExpiresAt, now),
+    expiresAt: expiresAt(config.idleTimeoutMs, absoluteExpiresAt, now),
     browserSession: config.expireAtBrowserClose,
   };
 }

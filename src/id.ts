@@ -31,6 +31,46 @@ export function storeKey(id: string): string {
   return sha256Hex(id);
 }
 
+/**
+ * A session's handle, fit for logs and device lists: derived from its store
+ * key by another digest, so it is not the id, and neither the id nor the key
+ * can be found from it. 22 base64url characters (128 bits).
+ */
+export function handleOf(key: string): string {
+  return HANDLE_HMAC.sign(key).subarray(0, 16).toBase64(BASE64URL);
+}
+
+/** A fixed key: the handle is a keyed digest, apart from any other use of SHA-256. */
+const HANDLE_HMAC = new HmacSha256("@denokit/session handle");
+
+/**
+ * The new id of a rotation, sealed with the old one for its forwarding
+ * record: XOR with a pad that only the old id gives (an HMAC keyed by it),
+ * so whoever reads the store (which holds only the old id's digest) learns
+ * nothing usable.
+ */
+export function sealSuccessor(oldId: string, newId: string): string {
+  return xorPad(oldId, Uint8Array.fromBase64(newId, BASE64URL))
+    .toBase64(BASE64URL);
+}
+
+/** The new id in `sealed`, opened with the old id; null if it is not one. */
+export function openSuccessor(oldId: string, sealed: string): string | null {
+  let bytes: Uint8Array;
+  try {
+    bytes = Uint8Array.fromBase64(sealed, BASE64URL);
+  } catch {
+    return null;
+  }
+  if (bytes.length !== ID_BYTES) return null;
+  return xorPad(oldId, bytes).toBase64(BASE64URL);
+}
+
+function xorPad(oldId: string, bytes: Uint8Array): Uint8Array {
+  const pad = new HmacSha256(oldId).sign("@denokit/session successor");
+  return bytes.map((byte, i) => byte ^ pad[i]);
+}
+
 /** What {@linkcode Signer.verify} found in a cookie value. */
 export interface VerifiedId {
   /** The session id. */

@@ -6,7 +6,8 @@
 
 import { isAttributeValue, isCookieName, SetCookieFormat } from "./cookie.ts";
 import { CookieVerifier, Signer } from "./id.ts";
-import type { SessionStore } from "./store.ts";
+import type { SessionEvent } from "./events.ts";
+import type { SessionStore, UserIndex } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
 import { type Writer, writerFor } from "./write.ts";
 
@@ -110,6 +111,28 @@ export interface SessionOptions {
    * headers are ignored.
    */
   trustProxy?: boolean;
+  /**
+   * The data key that holds the signed-in user's id (e.g. `"userId"`): with
+   * it, every session whose data holds a string or number there is filed
+   * under that user, for `listUserSessions` and `endUserSessions`. The store
+   * must be a {@linkcode UserIndex} (MemoryStore, KvStore and FileStore
+   * are). Default none.
+   */
+  userKey?: string;
+  /**
+   * Seconds a rotated-away id keeps working after `rotate()`: a request that
+   * still carries it (a parallel tab, an image that loaded before the login
+   * answer arrived) gets the rotated session and is sent the new cookie.
+   * Default 0: the old id opens nothing at once.
+   */
+  rotationGrace?: number;
+  /**
+   * Told when a session is created, rotated, found expired, flushed, or
+   * ended by `endUserSessions`, after the store has the change. Never
+   * awaited, so a slow hook delays no response; what it throws or rejects
+   * with is reported on `console.error` and changes nothing.
+   */
+  onEvent?: (event: SessionEvent) => void | Promise<void>;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -123,6 +146,9 @@ export interface Config {
   /** Null for a store that cannot hang (MemoryStore). */
   storeTimeoutMs: number | null;
   trustProxy: boolean;
+  userKey: string | null;
+  rotationGraceMs: number;
+  onEvent: ((event: SessionEvent) => void | Promise<void>) | null;
   absoluteTimeoutMs: number;
   idleTimeoutMs: number | null;
   touchIntervalMs: number;
@@ -172,6 +198,9 @@ const OPTION_NAMES = new Set([
   "conflictTimeout",
   "storeTimeout",
   "trustProxy",
+  "userKey",
+  "rotationGrace",
+  "onEvent",
   "now",
 ]);
 const COOKIE_OPTION_NAMES = new Set([
@@ -362,13 +391,39 @@ export function resolveOptions(options: SessionOptions): Config {
     false,
   );
 
+  const userKey = options.userKey ?? null;
+  if (userKey !== null) {
+    if (typeof userKey !== "string" || userKey === "") {
+      fail(`userKey must be a non-empty string, got ${show(userKey)}`);
+    }
+    if (typeof (store as Partial<UserIndex>).listUser !== "function") {
+      fail(
+        "userKey needs a store that files sessions by user (a UserIndex: MemoryStore, KvStore, FileStore and RedisStore are); this store has no listUser()",
+      );
+    }
+  }
+  const rotationGraceMs = seconds(
+    "rotationGrace",
+    options.rotationGrace ?? 0,
+    true,
+  );
+  const onEvent = options.onEvent ?? null;
+  if (onEvent !== null && typeof onEvent !== "function") {
+    fail(`onEvent must be a function, got ${show(onEvent)}`);
+  }
+  const writer = writerFor(store);
+  if (onEvent !== null) writer.listen(onEvent);
+
   const signer = secrets === undefined ? null : new Signer(secrets);
   return {
     store,
-    writer: writerFor(store),
+    writer,
     conflictTimeoutMs,
     storeTimeoutMs: store instanceof MemoryStore ? null : storeTimeoutMs,
     trustProxy: boolean("trustProxy", options.trustProxy, false),
+    userKey,
+    rotationGraceMs,
+    onEvent,
     absoluteTimeoutMs,
     idleTimeoutMs,
     touchIntervalMs,

@@ -36,7 +36,11 @@ export function isRecord(value: unknown): value is SessionRecord {
     Number.isFinite(record.expiresAt) &&
     typeof record.browserSession === "boolean" &&
     (record.movedTo === undefined || typeof record.movedTo === "string") &&
-    (record.user === undefined || typeof record.user === "string");
+    (record.user === undefined || typeof record.user === "string") &&
+    (record.idleTimeoutMs === undefined || record.idleTimeoutMs === null ||
+      (typeof record.idleTimeoutMs === "number" && record.idleTimeoutMs > 0 &&
+        Number.isFinite(record.idleTimeoutMs))) &&
+    (record.successor === undefined || typeof record.successor === "string");
 }
 
 /**

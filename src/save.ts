@@ -7,7 +7,10 @@
  */
 
 import { freshRecord, isTouchDue } from "./expiry.ts";
-import { generateId, storeKey } from "./id.ts";
+import { emit } from "./events.ts";
+import { generateId, handleOf, openSuccessor, storeKey } from "./id.ts";
+import type { Config } from "./options.ts";
+import type { SessionRecord } from "./store.ts";
 import { isEmptyData } from "./json.ts";
 import type { Edits, SessionState } from "./session.ts";
 import { applyEdit, type Edit, endsSession } from "./write.ts";
@@ -46,6 +49,7 @@ export async function saveSession(
     cleared: edits?.cleared ?? false,
     changes: edits?.changes ?? null,
     expiry: edits?.expiry ?? null,
+    idleTimeout: edits?.idleTimeout ?? null,
     rotation: edits?.rotation ?? null,
     loaded: held.stored,
     view: state.data,
@@ -63,22 +67,37 @@ export async function saveSession(
     throw error;
   }
   switch (outcome.kind) {
-    case "stored":
-      if (outcome.holder) {
-        state.held = {
-          id: change.rotation?.id ?? held.id,
-          key: outcome.key,
-          stored: outcome.stored,
-          rotatedAway: false,
-        };
-        if (save) state.cookieAction = "send";
-      } else {
-        // Landed on a session another request rotated: its id is not ours
-        // to send, and ours opens nothing any more.
+    case "stored": {
+      const rotated = outcome.holder ? change.rotation : null;
+      // Landed on a session another request rotated: during its grace this
+      // request may open the new id with its own; otherwise the new id is
+      // not its to send, and its own opens nothing any more.
+      const adopted = outcome.holder
+        ? null
+        : adoptSuccessor(config, held.id, outcome);
+      if (!outcome.holder && adopted === null) {
         held.rotatedAway = true;
         state.cookieAction = "none";
+        return true;
+      }
+      state.held = {
+        id: adopted ?? rotated?.id ?? held.id,
+        key: outcome.key,
+        stored: outcome.stored,
+        rotatedAway: false,
+      };
+      if (save || adopted !== null) state.cookieAction = "send";
+      if (rotated !== null) {
+        emit(config.onEvent, {
+          type: "rotated",
+          at: new Date(config.now()),
+          handle: handleOf(outcome.key),
+          previousHandle: handleOf(held.key),
+          userId: outcome.stored.record.user ?? null,
+        });
       }
       return true;
+    }
     case "ended":
       endHeld(state);
       return true;
@@ -107,6 +126,7 @@ async function createSession(state: SessionState): Promise<boolean> {
     cleared: false,
     changes: null,
     expiry: edits?.expiry ?? null,
+    idleTimeout: edits?.idleTimeout ?? null,
     rotation: null,
     loaded,
     view: { ...state.data },
@@ -127,7 +147,31 @@ async function createSession(state: SessionState): Promise<boolean> {
   }
   state.held = { id, key, stored, rotatedAway: false };
   state.cookieAction = "send";
+  emit(config.onEvent, {
+    type: "created",
+    at: new Date(config.now()),
+    handle: handleOf(key),
+    userId: record.user ?? null,
+  });
   return true;
+}
+
+/**
+ * The new id of the session a change followed a rotation to, if the
+ * rotation's grace still runs and this request's id opens its successor.
+ */
+function adoptSuccessor(
+  config: Config,
+  id: string,
+  outcome: { key: string; forward: SessionRecord | null },
+): string | null {
+  const { forward, key } = outcome;
+  if (
+    forward?.successor === undefined || forward.movedTo !== key ||
+    config.now() >= forward.absoluteExpiresAt
+  ) return null;
+  const successor = openSuccessor(id, forward.successor);
+  return successor !== null && storeKey(successor) === key ? successor : null;
 }
 
 /**
@@ -145,6 +189,12 @@ export async function endSession(state: SessionState): Promise<void> {
   const { held, config } = state;
   if (held !== null) {
     await config.writer.submit(held.key, { kind: "end", config });
+    emit(config.onEvent, {
+      type: "flushed",
+      at: new Date(config.now()),
+      handle: handleOf(held.key),
+      userId: held.stored.record.user ?? null,
+    });
   }
   endHeld(state);
 }

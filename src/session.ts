@@ -8,9 +8,17 @@ import {
   absoluteDeadline,
   type ExpiryChange,
   freshRecord,
+  type IdleChange,
+  idleTimeoutOf,
   isTouchDue,
 } from "./expiry.ts";
-import { generateId, storeKey, type VerifiedCookie } from "./id.ts";
+import {
+  generateId,
+  handleOf,
+  sealSuccessor,
+  storeKey,
+  type VerifiedCookie,
+} from "./id.ts";
 import {
   assertJsonValue,
   isEmptyData,
@@ -51,6 +59,8 @@ export interface Edits {
   /** Keys set (a value) or deleted (undefined), in order; null for none. */
   changes: Map<string, JsonValue | undefined> | null;
   expiry: ExpiryChange | null;
+  /** `setIdleTimeout`. */
+  idleTimeout: IdleChange | null;
   /** The id `rotate()` made, written in place of the held one on save. */
   rotation: NewId | null;
 }
@@ -106,8 +116,16 @@ function editsOf(state: SessionState): Edits {
     cleared: false,
     changes: null,
     expiry: null,
+    idleTimeout: null,
     rotation: null,
   };
+}
+
+let heldKeyOfSession: (session: Session) => string | null;
+
+/** The store key of the session a `Session` holds, or null (for `endUserSessions`). */
+export function heldKey(session: Session): string | null {
+  return heldKeyOfSession(session);
 }
 
 /**
@@ -133,6 +151,10 @@ function editsOf(state: SessionState): Edits {
  * ```
  */
 export class Session<T extends SessionData = SessionData> {
+  static {
+    heldKeyOfSession = (session) => session.#state.held?.key ?? null;
+  }
+
   readonly #state: SessionState;
 
   /** Internal: sessions come from `getSession(req)`. */
@@ -180,7 +202,12 @@ export class Session<T extends SessionData = SessionData> {
     if (held === null && isEmptyData(data)) return null;
     const record = held?.stored.record ?? freshRecord(config, now);
     const absolute = absoluteDeadline(config, record, edits?.expiry ?? null);
-    const idle = config.idleTimeoutMs;
+    const change = edits?.idleTimeout ?? null;
+    const idle = change === null
+      ? idleTimeoutOf(config, record)
+      : change.kind === "set"
+      ? change.ms
+      : config.idleTimeoutMs;
     if (idle === null) return new Date(absolute);
     const writes = held === null || edits !== null || config.saveEveryRequest ||
       isTouchDue(config, record, now);
@@ -281,6 +308,7 @@ export class Session<T extends SessionData = SessionData> {
       cleared: true,
       changes: null,
       expiry: null,
+      idleTimeout: null,
       rotation: null,
     };
     state.modified = true;
@@ -296,12 +324,75 @@ export class Session<T extends SessionData = SessionData> {
    */
   rotate(): Promise<void> {
     const state = this.#state;
-    if (state.held !== null) {
+    const { held, config } = state;
+    if (held !== null) {
       const id = generateId();
-      editsOf(state).rotation = { id, key: storeKey(id) };
+      editsOf(state).rotation = {
+        id,
+        key: storeKey(id),
+        successor: config.rotationGraceMs > 0
+          ? sealSuccessor(held.id, id)
+          : null,
+      };
       state.modified = true;
     }
     return Promise.resolve();
+  }
+
+  /**
+   * Gives this session an idle timeout of its own, stored with it ("remember
+   * me": a longer one, or none): seconds, `Infinity` for none, or `null` to
+   * go back to the `idleTimeout` option. `expiresAt`, the touches and the
+   * stores' garbage collection follow it. Throws a TypeError for anything
+   * else.
+   *
+   * @example
+   * ```ts
+   * import { getSession, withSession } from "@denokit/session";
+   *
+   * const handler = withSession(async (req) => {
+   *   const session = await getSession(req);
+   *   const form = await req.formData();
+   *   await session.rotate();
+   *   session.set("userId", String(form.get("user")));
+   *   // Remembered: a week without visits instead of half an hour.
+   *   if (form.get("remember") === "on") session.setIdleTimeout(7 * 86_400);
+   *   return new Response("welcome");
+   * }, { idleTimeout: 1800 });
+   * ```
+   */
+  setIdleTimeout(seconds: number | null): void {
+    let change: IdleChange;
+    if (seconds === null) {
+      change = { kind: "default" };
+    } else if (seconds === Infinity) {
+      change = { kind: "set", ms: null };
+    } else if (
+      typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 &&
+      seconds * 1000 <= MAX_LIFETIME_MS
+    ) {
+      change = { kind: "set", ms: seconds * 1000 };
+    } else {
+      throw new TypeError(
+        `setIdleTimeout takes seconds (> 0, at most ${MAX_LIFETIME_DAYS} days), Infinity for none, or null; got ${
+          show(seconds)
+        }`,
+      );
+    }
+    editsOf(this.#state).idleTimeout = change;
+    this.#state.modified = true;
+  }
+
+  /**
+   * A handle for this session, fit for logs and device lists: not its id,
+   * and the id cannot be found from it; the same as in `listUserSessions`
+   * and the `onEvent` events. `null` until the session is stored; it changes
+   * with `rotate()`.
+   */
+  get handle(): string | null {
+    const { edits, held } = this.#state;
+    const key = edits?.rotation?.key ?? held?.key;
+    return key === undefined ? null : handleOf(key);
   }
 
   /**

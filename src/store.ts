@@ -40,6 +40,17 @@ export interface SessionRecord {
    * under. Stores without one keep it like any other field.
    */
   user?: string;
+  /**
+   * This session's own idle timeout (`Session.setIdleTimeout`), in
+   * milliseconds, `null` for none; absent, the option's applies.
+   */
+  idleTimeoutMs?: number | null;
+  /**
+   * On a forwarding record (with `movedTo`): the new session id, sealed with
+   * the old one, so that only a request holding the old id can learn it (the
+   * rotation grace); whoever reads the store learns nothing usable.
+   */
+  successor?: string;
 }
 
 /** A record as read back, with the version a conditional write names. */
@@ -71,6 +82,12 @@ export interface WriteCondition {
    * long it is needed.
    */
   forward?: SessionRecord;
+  /**
+   * The `user` of the record this write replaces (the one `version` names,
+   * under `replaces ?? key`), so that a {@linkcode UserIndex} can unfile it
+   * without reading it first; the version check makes it exact.
+   */
+  previousUser?: string;
 }
 
 /** A session filed under a user by a {@linkcode UserIndex}: its key and record. */

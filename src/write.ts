@@ -30,12 +30,15 @@ import {
   absoluteDeadline,
   expiresAt,
   type ExpiryChange,
+  type IdleChange,
+  idleTimeoutOf,
   isBrowserSession,
   isLive,
   isTouchDue,
 } from "./expiry.ts";
 import { isEmptyData, type JsonValue, type SessionData } from "./json.ts";
 import type { Config } from "./options.ts";
+import { emit, type EventListener, type SessionEvent } from "./events.ts";
 import { SessionTooLargeError } from "./record.ts";
 import { timed } from "./timeout.ts";
 import type { SessionRecord, SessionStore, StoredSession } from "./store.ts";
@@ -56,6 +59,11 @@ const BACKOFF_CAP_MS = 50;
 export interface NewId {
   readonly id: string;
   readonly key: string;
+  /**
+   * With a rotation grace: the new id sealed with the old one, for the
+   * forwarding record; null without.
+   */
+  readonly successor: string | null;
 }
 
 /** Logout: the session ends, whatever other requests did to it meanwhile. */
@@ -88,6 +96,8 @@ export interface Edit {
   /** Keys set (a value) or deleted (undefined), in order; null for none. */
   readonly changes: ReadonlyMap<string, JsonValue | undefined> | null;
   readonly expiry: ExpiryChange | null;
+  /** `setIdleTimeout`, or null (or absent) for no change. */
+  readonly idleTimeout?: IdleChange | null;
   /** The id the session is to move to (`rotate()`), or null. */
   readonly rotation: NewId | null;
   /** What the request loaded. */
@@ -112,6 +122,12 @@ export type Outcome =
      * another request rotated to an id this request does not know.
      */
     readonly holder: boolean;
+    /**
+     * When not the holder: the forwarding record the change followed, whose
+     * `successor` the request may open with its own id during a rotation
+     * grace.
+     */
+    readonly forward: SessionRecord | null;
   }
   /** This change ended the session (logout, emptied, a deadline past). */
   | { readonly kind: "ended" }
@@ -147,14 +163,43 @@ export function applyEdit(record: SessionRecord, edit: Edit): SessionRecord {
   }
   const lastActiveAt = Math.max(record.lastActiveAt, now);
   const absoluteExpiresAt = absoluteDeadline(config, record, edit.expiry);
-  return {
+  const next: SessionRecord = {
     data,
     createdAt: record.createdAt,
     lastActiveAt,
     absoluteExpiresAt,
-    expiresAt: expiresAt(config, absoluteExpiresAt, lastActiveAt),
+    expiresAt: 0,
     browserSession: isBrowserSession(config, record, edit.expiry),
   };
+  const idle = edit.idleTimeout ?? null;
+  if (idle === null) {
+    if (record.idleTimeoutMs !== undefined) {
+      next.idleTimeoutMs = record.idleTimeoutMs;
+    }
+  } else if (idle.kind === "set") {
+    next.idleTimeoutMs = idle.ms;
+  }
+  next.expiresAt = expiresAt(
+    idleTimeoutOf(config, next),
+    absoluteExpiresAt,
+    lastActiveAt,
+  );
+  const user = userOf(config, data);
+  if (user !== undefined) next.user = user;
+  return next;
+}
+
+/**
+ * The signed-in user of `data`: with `userKey`, the string or number under
+ * it, as a string.
+ */
+function userOf(config: Config, data: SessionData): string | undefined {
+  const { userKey } = config;
+  if (userKey === null || !Object.hasOwn(data, userKey)) return undefined;
+  const value = data[userKey];
+  return typeof value === "string" || typeof value === "number"
+    ? String(value)
+    : undefined;
 }
 
 /** Whether an edited record ends the session: emptied, or its deadline set in the past. */
@@ -191,7 +236,7 @@ type Plan =
     /** What the record was built on. */
     readonly base: StoredSession;
     /** The id the session moves to, and the rotating change's clock. */
-    readonly rotation: { readonly to: NewId; readonly now: number } | null;
+    readonly rotation: Rotation | null;
     readonly steps: Step[];
   };
 
@@ -210,7 +255,7 @@ function plan(
     (loadedBy(batch, base) || opensSession(base.record));
   let record = opens ? base.record : null;
   let changed = false;
-  let rotation: { to: NewId; now: number } | null = null;
+  let rotation: Rotation | null = null;
   let steps: Step[] = [];
   for (const change of batch) {
     if (record === null) {
@@ -255,7 +300,11 @@ function plan(
     }
     record = next;
     if (change.rotation !== null) {
-      rotation = { to: change.rotation, now: change.now };
+      rotation = {
+        to: change.rotation,
+        now: change.now,
+        graceMs: change.config.rotationGraceMs,
+      };
     }
     steps.push({ fate: "stored", edit: change });
   }
@@ -278,21 +327,32 @@ const ENDED: Outcome = { kind: "ended" };
 const GONE_OUTCOME: Outcome = { kind: "gone" };
 const UNCHANGED: Outcome = { kind: "unchanged" };
 
-/** The record a rotation leaves under the old key. */
-function forwardRecord(
-  old: SessionRecord,
-  key: string,
-  now: number,
-): SessionRecord {
-  return {
+/** A rotation a plan writes: the new id, and the rotating change's clock and grace. */
+interface Rotation {
+  readonly to: NewId;
+  readonly now: number;
+  readonly graceMs: number;
+}
+
+/**
+ * The record a rotation leaves under the old key: pointing to the new one,
+ * opened by requests on the old id until `absoluteExpiresAt` (the grace), and
+ * followed by the changes of requests that loaded before the rotation until
+ * `expiresAt`.
+ */
+function forwardRecord(old: SessionRecord, rotation: Rotation): SessionRecord {
+  const { to, now, graceMs } = rotation;
+  const forward: SessionRecord = {
     data: {},
     createdAt: old.createdAt,
     lastActiveAt: old.lastActiveAt,
-    absoluteExpiresAt: now + FORWARD_MS,
-    expiresAt: now + FORWARD_MS,
+    absoluteExpiresAt: now + graceMs,
+    expiresAt: now + Math.max(graceMs, FORWARD_MS),
     browserSession: false,
-    movedTo: key,
+    movedTo: to.key,
   };
+  if (to.successor !== null) forward.successor = to.successor;
+  return forward;
 }
 
 /** The record a conditional end leaves for an instant: no data, expired. */
@@ -332,9 +392,21 @@ interface KeyQueue {
 export class Writer {
   readonly #store: SessionStore;
   readonly #queues = new Map<string, KeyQueue>();
+  /** The `onEvent` hooks of every middleware on this store. */
+  readonly #listeners = new Set<EventListener>();
 
   constructor(store: SessionStore) {
     this.#store = store;
+  }
+
+  /** Adds a hook told about events that concern the store as a whole. */
+  listen(listener: EventListener): void {
+    this.#listeners.add(listener);
+  }
+
+  /** Tells every hook on this store about `event` (`endUserSessions`). */
+  emitToAll(event: SessionEvent): void {
+    for (const listener of this.#listeners) emit(listener, event);
   }
 
   /** Applies `change` to the session under `key`; resolves once it is stored. */
@@ -455,7 +527,8 @@ export class Writer {
     const { config } = batch[0];
     const { conflictTimeoutMs } = config;
     let target = queue.key;
-    let followed = false;
+    /** The first forwarding record followed, if any. */
+    let forward: SessionRecord | null = null;
     let base = queue.latest === undefined ? batch[0].loaded : queue.latest;
     for (let conflicts = 0;; conflicts++) {
       for (let hops = 0; base?.record.movedTo !== undefined; hops++) {
@@ -463,14 +536,15 @@ export class Writer {
           base = null;
           break;
         }
+        forward ??= base.record;
         target = base.record.movedTo;
-        followed = true;
         base = await timed(config, store.get(target), "get");
       }
+      const followed = forward !== null;
       const written = await this.#attempt(
         config,
         target,
-        followed,
+        forward,
         plan(base, followed, batch),
       );
       if (written !== null) {
@@ -496,7 +570,7 @@ export class Writer {
   async #attempt(
     config: Config,
     target: string,
-    followed: boolean,
+    followed: SessionRecord | null,
     plan: Plan,
   ): Promise<
     { outcomes: Outcome[]; left: StoredSession | null | undefined } | null
@@ -509,7 +583,10 @@ export class Writer {
         const tombstone = endedRecord(plan.base.record, Date.now());
         const ended = await timed(
           config,
-          store.set(target, tombstone, { version: plan.base.version }),
+          store.set(target, tombstone, {
+            version: plan.base.version,
+            previousUser: plan.base.record.user,
+          }),
           "set",
         );
         if (ended === null) return null;
@@ -521,15 +598,17 @@ export class Writer {
         const key = rotation?.to.key ?? target;
         const forward = rotation === null
           ? null
-          : forwardRecord(base.record, key, rotation.now);
+          : forwardRecord(base.record, rotation);
+        const previousUser = base.record.user;
         const version = await timed(
           config,
           forward === null
-            ? store.set(target, record, { version: base.version })
+            ? store.set(target, record, { version: base.version, previousUser })
             : store.set(key, record, {
               version: base.version,
               replaces: target,
               forward,
+              previousUser,
             }),
           "set",
         );
@@ -539,8 +618,9 @@ export class Writer {
           kind: "stored",
           key,
           stored,
-          holder: !followed &&
+          holder: followed === null &&
             (rotation === null || edit.rotation === rotation.to),
+          forward: followed,
         }));
         const outcomes = Array.isArray(settled) ? settled : await settled;
         // After a rotation only the forwarding record is known under the old
@@ -596,7 +676,7 @@ export class Writer {
     const record = applyEdit(edit.loaded.record, edit);
     if (endsSession(record, edit.now)) return { kind: "ended" };
     const stored = await this.create(edit.config, to.key, record);
-    return { kind: "stored", key: to.key, stored, holder: true };
+    return { kind: "stored", key: to.key, stored, holder: true, forward: null };
   }
 }
 

@@ -327,7 +327,7 @@ Deno.test("Writer: a logout queued behind writes ends the session, and the write
   const loaded = { record: record({ n: "0" }), version: v1 };
   const writer = new Writer(store);
   const before = writer.submit(KEY, edit(loaded, { a: "1" }));
-  const logout = writer.submit(KEY, { kind: "end" });
+  const logout = writer.submit(KEY, { kind: "end", config });
   const after = writer.submit(KEY, edit(loaded, { b: "2" }));
   store.release();
   assert.equal((await before).kind, "stored");

@@ -9,6 +9,8 @@ import type {
   SessionRecord,
   SessionStore,
   StoredSession,
+  UserIndex,
+  UserSessionEntry,
   WriteCondition,
 } from "../store.ts";
 
@@ -37,8 +39,43 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
+/** A record as `get` hands it out: a copy. */
+function stored(entry: Entry): StoredSession {
+  const record: SessionRecord = {
+    data: JSON.parse(entry.data),
+    createdAt: entry.createdAt,
+    lastActiveAt: entry.lastActiveAt,
+    absoluteExpiresAt: entry.absoluteExpiresAt,
+    expiresAt: entry.expiresAt,
+    browserSession: entry.browserSession,
+  };
+  if (entry.extra !== undefined) Object.assign(record, entry.extra);
+  return { record, version: entry.version };
+}
+
 /** The share of `maxSessions` that sessions read since their creation may take. */
 const KEPT_SHARE = 0.8;
+
+/** The optional fields of a record. */
+type Extra = Pick<
+  SessionRecord,
+  "movedTo" | "user" | "idleTimeoutMs" | "successor"
+>;
+
+/** The optional fields `record` has, as an object of their own, if any. */
+function extraOf(record: SessionRecord): Extra | undefined {
+  const { movedTo, user, idleTimeoutMs, successor } = record;
+  if (
+    movedTo === undefined && user === undefined &&
+    idleTimeoutMs === undefined && successor === undefined
+  ) return undefined;
+  const extra: Extra = {};
+  if (movedTo !== undefined) extra.movedTo = movedTo;
+  if (user !== undefined) extra.user = user;
+  if (idleTimeoutMs !== undefined) extra.idleTimeoutMs = idleTimeoutMs;
+  if (successor !== undefined) extra.successor = successor;
+  return extra;
+}
 
 interface Entry {
   // The data kept as text so that what a caller does to a record it got or
@@ -52,8 +89,8 @@ interface Entry {
   absoluteExpiresAt: number;
   expiresAt: number;
   browserSession: boolean;
-  movedTo: string | undefined;
-  user: string | undefined;
+  /** The optional fields of the record, when it has any. */
+  extra: Extra | undefined;
   version: string;
   /** Read since it was last written: spared once by the eviction. */
   revisited: boolean;
@@ -72,11 +109,13 @@ interface Entry {
  * const handler = withSession(() => new Response("ok"), { store });
  * ```
  */
-export class MemoryStore implements SessionStore, Disposable {
+export class MemoryStore implements SessionStore, UserIndex, Disposable {
   /** Records not read since they were created (or demoted): the ones to go. */
   readonly #fresh = new Map<string, Entry>();
   /** Records read since they were created, oldest first; bounded. */
   readonly #kept = new Map<string, Entry>();
+  /** The keys of each user's records. */
+  readonly #users = new Map<string, Set<string>>();
   readonly #maxSessions: number;
   /** The most records kept: the rest of the room lets new sessions in. */
   readonly #maxKept: number;
@@ -136,17 +175,17 @@ export class MemoryStore implements SessionStore, Disposable {
       this.#kept.set(key, entry);
       if (this.#kept.size > this.#maxKept) this.#demote();
     }
-    const record: SessionRecord = {
-      data: JSON.parse(entry.data),
-      createdAt: entry.createdAt,
-      lastActiveAt: entry.lastActiveAt,
-      absoluteExpiresAt: entry.absoluteExpiresAt,
-      expiresAt: entry.expiresAt,
-      browserSession: entry.browserSession,
-    };
-    if (entry.movedTo !== undefined) record.movedTo = entry.movedTo;
-    if (entry.user !== undefined) record.user = entry.user;
-    return Promise.resolve({ record, version: entry.version });
+    return Promise.resolve(stored(entry));
+  }
+
+  /** The records filed under `user`; see {@linkcode UserIndex.listUser}. */
+  listUser(user: string): Promise<UserSessionEntry[]> {
+    const entries: UserSessionEntry[] = [];
+    for (const key of this.#users.get(user) ?? []) {
+      const entry = this.#kept.get(key) ?? this.#fresh.get(key);
+      if (entry !== undefined) entries.push({ key, stored: stored(entry) });
+    }
+    return Promise.resolve(entries);
   }
 
   /**
@@ -182,8 +221,7 @@ export class MemoryStore implements SessionStore, Disposable {
       if (this.#kept.has(key) || this.#fresh.has(key)) {
         return Promise.resolve(null);
       }
-      this.#kept.delete(replaces);
-      this.#fresh.delete(replaces);
+      this.#drop(replaces);
       if (forward !== undefined) {
         this.#put(replaces, forward, JSON.stringify(forward.data), false);
       }
@@ -198,7 +236,31 @@ export class MemoryStore implements SessionStore, Disposable {
   #evict(): void {
     for (const key of this.#fresh.keys()) {
       if (this.size <= this.#maxSessions) return;
-      this.#fresh.delete(key);
+      this.#drop(key);
+    }
+  }
+
+  /** Removes the record under `key`, and its filing. */
+  #drop(key: string): void {
+    const entry = this.#kept.get(key) ?? this.#fresh.get(key);
+    if (entry === undefined) return;
+    this.#kept.delete(key);
+    this.#fresh.delete(key);
+    this.#file(key, entry.extra?.user, undefined);
+  }
+
+  /** Moves `key` from the keys of user `from` to those of `to`. */
+  #file(key: string, from: string | undefined, to: string | undefined): void {
+    if (from === to) return;
+    if (from !== undefined) {
+      const keys = this.#users.get(from);
+      keys?.delete(key);
+      if (keys?.size === 0) this.#users.delete(from);
+    }
+    if (to !== undefined) {
+      let keys = this.#users.get(to);
+      if (keys === undefined) this.#users.set(to, keys = new Set());
+      keys.add(key);
     }
   }
 
@@ -232,19 +294,21 @@ export class MemoryStore implements SessionStore, Disposable {
     kept: boolean,
   ): string {
     const version = String(++this.#writes);
+    const extra = extraOf(record);
     const entry = this.#kept.get(key) ?? this.#fresh.get(key);
     if (entry !== undefined) {
+      this.#file(key, entry.extra?.user, extra?.user);
       entry.data = data;
       entry.createdAt = record.createdAt;
       entry.lastActiveAt = record.lastActiveAt;
       entry.absoluteExpiresAt = record.absoluteExpiresAt;
       entry.expiresAt = record.expiresAt;
       entry.browserSession = record.browserSession;
-      entry.movedTo = record.movedTo;
-      entry.user = record.user;
+      entry.extra = extra;
       entry.version = version;
       return version;
     }
+    this.#file(key, undefined, extra?.user);
     (kept ? this.#kept : this.#fresh).set(key, {
       data,
       createdAt: record.createdAt,
@@ -252,8 +316,7 @@ export class MemoryStore implements SessionStore, Disposable {
       absoluteExpiresAt: record.absoluteExpiresAt,
       expiresAt: record.expiresAt,
       browserSession: record.browserSession,
-      movedTo: record.movedTo,
-      user: record.user,
+      extra,
       version,
       revisited: false,
     });
@@ -263,8 +326,7 @@ export class MemoryStore implements SessionStore, Disposable {
 
   /** Deletes a record. */
   delete(key: string): Promise<void> {
-    this.#kept.delete(key);
-    this.#fresh.delete(key);
+    this.#drop(key);
     return Promise.resolve();
   }
 
@@ -275,7 +337,7 @@ export class MemoryStore implements SessionStore, Disposable {
     for (const records of [this.#fresh, this.#kept]) {
       for (const [key, entry] of records) {
         if (entry.expiresAt <= now) {
-          records.delete(key);
+          this.#drop(key);
           removed++;
         }
       }

@@ -1,0 +1,150 @@
+/**
+ * Sessions that know their user: with the `userKey` option, a store that is
+ * a `UserIndex` files every session under its signed-in user, and these
+ * functions list them (a device page) or end them (log out everywhere).
+ *
+ * @module
+ */
+
+import { opensSession, writerFor } from "./write.ts";
+import { handleOf } from "./id.ts";
+import { heldKey, type Session } from "./session.ts";
+import type { SessionStore, UserIndex, UserSessionEntry } from "./store.ts";
+
+/** One live session of a user, as a device list shows it. */
+export interface UserSession {
+  /**
+   * An opaque handle, the same as `Session.handle`: not the session id, and
+   * not enough to find it or to make a cookie.
+   */
+  handle: string;
+  /** When the session was created. */
+  createdAt: Date;
+  /** When a request last read or wrote it, as last stored. */
+  lastActiveAt: Date;
+  /** When it expires if no request comes: the earlier of its deadlines. */
+  expiresAt: Date;
+  /** Its cookie lasts only until the browser closes. */
+  browserSession: boolean;
+}
+
+/** How many times `endUserSessions` lists the user again after ending what it found. */
+const END_ROUNDS = 3;
+
+function indexOf(store: SessionStore): UserIndex {
+  const index = store as Partial<UserIndex>;
+  if (typeof index.listUser !== "function") {
+    throw new TypeError(
+      "this store does not file sessions by user (it is not a UserIndex: MemoryStore, KvStore, FileStore and RedisStore are)",
+    );
+  }
+  return index as UserIndex;
+}
+
+/** The entries filed under `userId` that are live sessions of that user now. */
+async function liveEntries(
+  store: SessionStore,
+  userId: string,
+): Promise<UserSessionEntry[]> {
+  const now = Date.now();
+  const entries = await indexOf(store).listUser(userId);
+  // The index may still hold an entry its store has not collected yet: only
+  // the record itself says whether the session is live, and whose it is.
+  return entries.filter(({ stored: { record } }) =>
+    record.user === userId && opensSession(record) &&
+    now < record.expiresAt && now < record.absoluteExpiresAt
+  );
+}
+
+/**
+ * The live sessions of `userId` (the value of the `userKey` data key, as a
+ * string), most recently active first: what a "you are signed in on 3
+ * devices" page shows. Costs in proportion to that user's sessions, not to
+ * all sessions. Rejects with a TypeError for a store that is not a
+ * `UserIndex`.
+ *
+ * @example
+ * ```ts
+ * import { getSession, listUserSessions, MemoryStore, withSession } from "@denokit/session";
+ *
+ * const store = new MemoryStore({ sweepInterval: 0 });
+ * const handler = withSession(async (req) => {
+ *   const session = await getSession(req);
+ *   const userId = session.get("userId");
+ *   if (typeof userId !== "string") return new Response("log in first", { status: 401 });
+ *   const devices = await listUserSessions(store, userId);
+ *   return Response.json(devices.map((device) => ({
+ *     ...device,
+ *     thisOne: device.handle === session.handle,
+ *   })));
+ * }, { store, userKey: "userId" });
+ * ```
+ */
+export async function listUserSessions(
+  store: SessionStore,
+  userId: string,
+): Promise<UserSession[]> {
+  const entries = await liveEntries(store, String(userId));
+  return entries
+    .map(({ key, stored: { record } }) => ({
+      handle: handleOf(key),
+      createdAt: new Date(record.createdAt),
+      lastActiveAt: new Date(record.lastActiveAt),
+      expiresAt: new Date(record.expiresAt),
+      browserSession: record.browserSession,
+    }))
+    .sort((a, b) => b.lastActiveAt.getTime() - a.lastActiveAt.getTime());
+}
+
+/**
+ * Ends every session of `userId` (after a password change), or with
+ * `except` every one but the given request's own ("log out my other
+ * devices"); resolves to how many it ended. A request already running on an
+ * ended session does not bring it back when it saves, and a session that a
+ * racing login rotated meanwhile is ended too (the user is listed again until
+ * nothing is left, up to three times). Each is told to the `onEvent` hooks
+ * of the middleware on this store as `ended`. Rejects with a TypeError for a
+ * store that is not a `UserIndex`.
+ *
+ * @example
+ * ```ts
+ * import { endUserSessions, getSession, MemoryStore, withSession } from "@denokit/session";
+ *
+ * const store = new MemoryStore({ sweepInterval: 0 });
+ * const handler = withSession(async (req) => {
+ *   const session = await getSession(req);
+ *   const userId = session.get("userId");
+ *   if (typeof userId !== "string") return new Response("log in first", { status: 401 });
+ *   const ended = await endUserSessions(store, userId, { except: session });
+ *   return new Response(`logged out of ${ended} other devices`);
+ * }, { store, userKey: "userId" });
+ * ```
+ */
+export async function endUserSessions(
+  store: SessionStore,
+  userId: string,
+  options: { except?: Session } = {},
+): Promise<number> {
+  const user = String(userId);
+  const keep = options.except === undefined ? null : heldKey(options.except);
+  const writer = writerFor(store);
+  let ended = 0;
+  for (let round = 0; round < END_ROUNDS; round++) {
+    const entries = (await liveEntries(store, user)).filter(({ key }) =>
+      key !== keep
+    );
+    if (entries.length === 0) break;
+    await Promise.all(entries.map(({ key }) => store.delete(key)));
+    const at = new Date();
+    for (const { key } of entries) {
+      writer.emitToAll({
+        type: "ended",
+        at,
+        handle: handleOf(key),
+        userId: user,
+      });
+    }
+    ended += entries.length;
+  }
+  return ended;
+}
