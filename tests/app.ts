@@ -116,7 +116,13 @@ export class Client {
     return storeKey(this.id);
   }
 
-  async get(path: string): Promise<Seen & { setCookie: string | null }> {
+  /** A request of {@linkcode testApp}: what it saw. */
+  get(path: string): Promise<Seen & { setCookie: string | null }> {
+    return this.json<Seen>(path);
+  }
+
+  /** A request whose answer is JSON of type T, and the Set-Cookie sent. */
+  async json<T>(path: string): Promise<T & { setCookie: string | null }> {
     const headers = new Headers();
     if (this.cookie !== null) headers.set("cookie", this.cookie);
     const response = await this.handler(
@@ -128,8 +134,7 @@ export class Client {
       const pair = setCookie.slice(0, setCookie.indexOf(";"));
       this.cookie = pair.endsWith("=") ? null : pair;
     }
-    const seen = await response.json() as Seen;
-    return { ...seen, setCookie };
+    return { ...await response.json() as T, setCookie };
   }
 }
 

@@ -5,6 +5,7 @@ import type {
   SessionRecord,
   SessionStore,
   StoredSession,
+  UserIndex,
   WriteCondition,
 } from "../mod.ts";
 
@@ -84,13 +85,19 @@ function opens(record: SessionRecord): boolean {
   return record.movedTo === undefined && Object.keys(record.data).length > 0;
 }
 
-/** Counts the calls that reach a store. */
+/** Counts the calls that reach a store; a UserIndex when the store is one. */
 export class CountingStore<S extends SessionStore = SessionStore>
   implements SessionStore {
   gets = 0;
   sets = 0;
   deletes = 0;
-  constructor(readonly inner: S) {}
+  readonly listUser?: UserIndex["listUser"];
+  constructor(readonly inner: S) {
+    const index = inner as Partial<UserIndex>;
+    if (typeof index.listUser === "function") {
+      this.listUser = (user) => index.listUser!(user);
+    }
+  }
   get(key: string): Promise<StoredSession | null> {
     this.gets++;
     return this.inner.get(key);

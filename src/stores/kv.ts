@@ -9,10 +9,13 @@
  */
 
 import { decodeRecord, encodeRecord, SessionTooLargeError } from "../record.ts";
+import { sha256Hex } from "../hmac.ts";
 import type {
   SessionRecord,
   SessionStore,
   StoredSession,
+  UserIndex,
+  UserSessionEntry,
   WriteCondition,
 } from "../store.ts";
 
@@ -44,6 +47,15 @@ export interface KvStoreOptions {
    * encoded: a string part costs its UTF-8 length plus 2).
    */
   prefix?: Deno.KvKey;
+  /**
+   * Where the sessions are filed by user (for the `userKey` option): under
+   * `[...userPrefix, sha256hex(user), storeKey]`, in the same atomic write
+   * as each record and expiring with it. Default: beside `prefix`, its last
+   * part followed by `":users"` (`["sessions:users"]`), so that listing
+   * `prefix` lists only records; `[...prefix, ":users"]` when the last part
+   * of `prefix` is not a string.
+   */
+  userPrefix?: Deno.KvKey;
 }
 
 /**
@@ -81,9 +93,11 @@ export interface KvStoreOptions {
  * kv.close();
  * ```
  */
-export class KvStore implements SessionStore {
+export class KvStore implements SessionStore, UserIndex {
   readonly #kv: Deno.Kv;
   readonly #prefix: Deno.KvKey;
+  /** Null when the default one would be too long (see the options). */
+  readonly #userPrefix: Deno.KvKey | null;
 
   /** Wraps an open `Deno.Kv`; throws a TypeError for an invalid `kv` or prefix. */
   constructor(kv: Deno.Kv, options: KvStoreOptions = {}) {
@@ -98,6 +112,17 @@ export class KvStore implements SessionStore {
     }
     this.#kv = kv;
     this.#prefix = checkPrefix(options.prefix ?? ["sessions"]);
+    if (options.userPrefix !== undefined) {
+      this.#userPrefix = checkPrefix(options.userPrefix, "userPrefix", 2);
+    } else {
+      try {
+        this.#userPrefix = checkPrefix(besideOf(this.#prefix), "userPrefix", 2);
+      } catch {
+        // A prefix too long to file by user beside it: filing is refused
+        // when first needed, with the reason.
+        this.#userPrefix = null;
+      }
+    }
   }
 
   /** Reads a record with a strong read; see {@linkcode SessionStore.get}. */
@@ -120,7 +145,7 @@ export class KvStore implements SessionStore {
   ): Promise<string | null> {
     const value = encodeValue(record);
     const options = expiring(record);
-    const { replaces, forward } = condition;
+    const { replaces, forward, previousUser } = condition;
     const leftBehind = forward === undefined
       ? null
       : { value: encodeValue(forward), options: expiring(forward) };
@@ -137,19 +162,96 @@ export class KvStore implements SessionStore {
         if (leftBehind === null) operation.delete(source);
         else operation.set(source, leftBehind.value, leftBehind.options);
       }
+      // The filing moves with the record: off the replaced record's user
+      // (and key), onto this one's, expiring with it.
+      const unfiled = replaces ?? key;
+      if (
+        previousUser !== undefined &&
+        (previousUser !== record.user || unfiled !== key)
+      ) {
+        operation.delete(this.#userKey(previousUser, unfiled));
+      }
+      if (record.user !== undefined) {
+        operation.set(this.#userKey(record.user, key), FILED, options);
+      }
       return operation.set(target, value, options).commit();
     });
     return result.ok ? result.versionstamp : null;
   }
 
-  /** Deletes a record. */
+  /** Deletes a record, and its filing. */
   async delete(key: string): Promise<void> {
-    await retryLocked(() => this.#kv.delete(this.#key(key)));
+    const target = this.#key(key);
+    for (;;) {
+      const entry = await retryLocked(() => this.#kv.get(target));
+      const user = entry.versionstamp === null
+        ? undefined
+        : decodeValue(entry.value)?.user;
+      const result = await retryLocked(() => {
+        const operation = this.#kv.atomic()
+          .check({ key: target, versionstamp: entry.versionstamp })
+          .delete(target);
+        if (user !== undefined) operation.delete(this.#userKey(user, key));
+        return operation.commit();
+      });
+      // Written meanwhile: read the record again, to unfile its user.
+      if (result.ok) return;
+    }
+  }
+
+  /** The records filed under `user`; see {@linkcode UserIndex.listUser}. */
+  async listUser(user: string): Promise<UserSessionEntry[]> {
+    const keys: string[] = [];
+    const filed = this.#kv.list({ prefix: this.#userKey(user) });
+    for await (const entry of filed) keys.push(String(entry.key.at(-1)));
+    const entries: UserSessionEntry[] = [];
+    // getMany takes at most 10 keys.
+    for (let i = 0; i < keys.length; i += 10) {
+      const chunk = keys.slice(i, i + 10);
+      const read = await retryLocked(() =>
+        this.#kv.getMany(chunk.map((key) => this.#key(key)))
+      );
+      for (const [j, entry] of read.entries()) {
+        if (entry.versionstamp === null) continue;
+        const record = decodeValue(entry.value);
+        if (record === null) continue;
+        entries.push({
+          key: chunk[j],
+          stored: { record, version: entry.versionstamp },
+        });
+      }
+    }
+    return entries;
   }
 
   #key(key: string): Deno.KvKey {
     return [...this.#prefix, key];
   }
+
+  /** Where `key` is filed under `user`; with no key, the user's whole filing. */
+  #userKey(user: string, key?: string): Deno.KvKey {
+    const userPrefix = this.#userPrefix;
+    if (userPrefix === null) {
+      throw new TypeError(
+        "KvStore: the prefix is too long to file sessions by user beside it (userKey); give a shorter userPrefix option",
+      );
+    }
+    const userPart = sha256Hex(user);
+    return key === undefined
+      ? [...userPrefix, userPart]
+      : [...userPrefix, userPart, key];
+  }
+}
+
+/** The value of a filing entry: its key says everything. */
+const FILED = new Uint8Array(0);
+
+/** The default `userPrefix`: beside `prefix`. */
+function besideOf(prefix: Deno.KvKey): Deno.KvKey {
+  const last = prefix.at(-1);
+  return typeof last === "string"
+    ? [...prefix.slice(0, -1), `${last}:users`]
+    : [...prefix, ":users"];
 }
 
 function decodeValue(value: unknown): SessionRecord | null {
@@ -217,10 +319,14 @@ async function retryLocked<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** Checks a prefix and copies it (byte arrays included). */
-function checkPrefix(prefix: Deno.KvKey): Deno.KvKey {
+function checkPrefix(
+  prefix: Deno.KvKey,
+  name = "prefix",
+  parts = 1,
+): Deno.KvKey {
   if (!Array.isArray(prefix)) {
     throw new TypeError(
-      `KvStore: prefix must be an array of key parts, got ${typeof prefix}`,
+      `KvStore: ${name} must be an array of key parts, got ${typeof prefix}`,
     );
   }
   let bytes = 0;
@@ -229,7 +335,7 @@ function checkPrefix(prefix: Deno.KvKey): Deno.KvKey {
     const size = keyPartBytes(part);
     if (size === null) {
       throw new TypeError(
-        `KvStore: prefix[${i}] must be a string, number, bigint, boolean or Uint8Array, got ${
+        `KvStore: ${name}[${i}] must be a string, number, bigint, boolean or Uint8Array, got ${
           part === null ? "null" : typeof part
         }`,
       );
@@ -237,10 +343,13 @@ function checkPrefix(prefix: Deno.KvKey): Deno.KvKey {
     bytes += size;
     copy.push(part instanceof Uint8Array ? part.slice() : part);
   }
-  const limit = MAX_KEY_BYTES - SESSION_KEY_PART_BYTES;
+  // The parts after the prefix: the session key, and for a user's filing the
+  // digest of the user id too.
+  const after = parts * SESSION_KEY_PART_BYTES;
+  const limit = MAX_KEY_BYTES - after;
   if (bytes > limit) {
     throw new TypeError(
-      `KvStore: prefix is ${bytes} bytes encoded, which with the ${SESSION_KEY_PART_BYTES}-byte session key passes Deno KV's ${MAX_KEY_BYTES}-byte key limit; use a prefix of at most ${limit} bytes`,
+      `KvStore: ${name} is ${bytes} bytes encoded, which with the ${after} bytes after it passes Deno KV's ${MAX_KEY_BYTES}-byte key limit; use a ${name} of at most ${limit} bytes`,
     );
   }
   return Object.freeze(copy);
