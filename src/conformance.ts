@@ -397,7 +397,9 @@ export async function testSessionStore<S extends SessionStore>(
     },
   );
 
-  // The per-user capability: run when the store files records by user.
+  // The per-user capability: run when the store files records by user. A
+  // write names the user of the record it replaces (`previousUser`), as
+  // the middleware does.
   const probe = await factory.create();
   const indexed = hasUserIndex(probe);
   await factory.dispose?.(probe);
@@ -460,7 +462,10 @@ export async function testSessionStore<S extends SessionStore>(
         version: null,
       });
       const second = userRecord("ram", { n: 2 });
-      const v2 = await store.set(key, second, { version: v1 });
+      const v2 = await store.set(key, second, {
+        version: v1,
+        previousUser: "ram",
+      });
       assert.deepEqual(await store.listUser("ram"), [
         { key, stored: { record: second, version: v2 } },
       ]);
@@ -473,7 +478,10 @@ export async function testSessionStore<S extends SessionStore>(
       const key = newKey();
       const v1 = await store.set(key, userRecord("ram"), { version: null });
       const record = userRecord("eve");
-      const v2 = await store.set(key, record, { version: v1 });
+      const v2 = await store.set(key, record, {
+        version: v1,
+        previousUser: "ram",
+      });
       assert.deepEqual(await store.listUser("ram"), []);
       assert.deepEqual(await store.listUser("eve"), [
         { key, stored: { record, version: v2 } },
@@ -486,7 +494,10 @@ export async function testSessionStore<S extends SessionStore>(
     async (store) => {
       const key = newKey();
       const v1 = await store.set(key, userRecord("ram"), { version: null });
-      await store.set(key, makeRecord({ n: 1 }), { version: v1 });
+      await store.set(key, makeRecord({ n: 1 }), {
+        version: v1,
+        previousUser: "ram",
+      });
       assert.deepEqual(await store.listUser("ram"), []);
     },
   );
@@ -513,6 +524,7 @@ export async function testSessionStore<S extends SessionStore>(
         version: v1,
         replaces: oldKey,
         forward: forwardTo(key),
+        previousUser: "ram",
       });
       assert.deepEqual(await store.listUser("ram"), [
         { key, stored: { record: rotated, version } },
@@ -522,6 +534,7 @@ export async function testSessionStore<S extends SessionStore>(
       await store.set(third, userRecord("ram"), {
         version,
         replaces: key,
+        previousUser: "ram",
       });
       assert.deepEqual(await filed(store, "ram"), [third]);
     },
@@ -547,6 +560,7 @@ export async function testSessionStore<S extends SessionStore>(
         version: v2,
         replaces: key,
         forward: forwardTo(next),
+        previousUser: "ram",
       });
       assert.deepEqual(await store.listUser("ram"), []);
       assert.deepEqual(await filed(store, "eve"), [next]);
