@@ -109,6 +109,10 @@ export interface SessionState {
  */
 export type IncomingCookie = VerifiedCookie | "invalid" | null;
 
+/** Django's test cookie: the key, and the value that says it worked. */
+const TEST_COOKIE = "testcookie";
+const TEST_COOKIE_WORKED = "worked";
+
 /** The edits of `state`, made on the first change. */
 function editsOf(state: SessionState): Edits {
   state.failedSave = null;
@@ -219,10 +223,12 @@ export class Session<T extends SessionData = SessionData> {
 
   /** The value under `key`, or `undefined`. */
   get<K extends keyof T & string>(key: K): T[K] | undefined {
+    return this.#get(key) as T[K] | undefined;
+  }
+
+  #get(key: string): JsonValue | undefined {
     const { data } = this.#state;
-    return (Object.hasOwn(data, key) ? data[key] : undefined) as
-      | T[K]
-      | undefined;
+    return Object.hasOwn(data, key) ? data[key] : undefined;
   }
 
   /**
@@ -234,6 +240,10 @@ export class Session<T extends SessionData = SessionData> {
       throw new TypeError(`Session keys must be strings, got ${typeof key}`);
     }
     assertJsonValue(key, value);
+    this.#set(key, value);
+  }
+
+  #set(key: string, value: JsonValue): void {
     const state = this.#state;
     setData(state.data, key, value);
     (editsOf(state).changes ??= new Map()).set(key, value);
@@ -247,6 +257,10 @@ export class Session<T extends SessionData = SessionData> {
 
   /** Removes `key`; whether it was there. */
   delete(key: keyof T & string): boolean {
+    return this.#delete(key);
+  }
+
+  #delete(key: string): boolean {
     const state = this.#state;
     if (!Object.hasOwn(state.data, key)) return false;
     delete state.data[key];
@@ -439,6 +453,27 @@ export class Session<T extends SessionData = SessionData> {
     }
     editsOf(state).expiry = expiry;
     state.modified = true;
+  }
+
+  /**
+   * Django's test cookie, for telling a visitor whose browser refuses
+   * cookies: set it on one request (the login form), and ask
+   * {@linkcode Session.testCookieWorked} on the next (the form's POST). It is
+   * the key `"testcookie"` holding `"worked"`, as in Django; like any change,
+   * it stores the session.
+   */
+  setTestCookie(): void {
+    this.#set(TEST_COOKIE, TEST_COOKIE_WORKED);
+  }
+
+  /** Whether the test cookie set by an earlier request came back. */
+  testCookieWorked(): boolean {
+    return this.#get(TEST_COOKIE) === TEST_COOKIE_WORKED;
+  }
+
+  /** Removes the test cookie, once it served. */
+  deleteTestCookie(): void {
+    this.#delete(TEST_COOKIE);
   }
 
   /**

@@ -6,7 +6,7 @@ import {
   withSession,
 } from "../mod.ts";
 import { assertJsonValue } from "../src/json.ts";
-import { call, SpyStore } from "./helpers.ts";
+import { call, Client, SpyStore } from "./helpers.ts";
 
 /** Runs `body` against a fresh session inside a request. */
 async function withFreshSession<T extends SessionData = SessionData>(
@@ -163,4 +163,33 @@ Deno.test("typed sessions: keys and values follow T", async () => {
     const user: string | undefined = session.get("user");
     assert.equal(user, "ram");
   });
+});
+
+Deno.test("the test cookie, as Django's: set on one request, seen on the next, then deleted", async () => {
+  const store = new SpyStore();
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    const path = new URL(req.url).pathname;
+    if (path === "/form") session.setTestCookie();
+    if (path === "/delete") session.deleteTestCookie();
+    return Response.json({
+      worked: session.testCookieWorked(),
+      data: Object.fromEntries(session.entries()),
+    });
+  }, { store });
+  const browser = new Client(handler);
+  assert.deepEqual(await (await browser.get("/form")).json(), {
+    worked: true,
+    data: { testcookie: "worked" },
+  });
+  assert.equal((await (await browser.get("/post")).json()).worked, true);
+  // A browser that refuses cookies never sends it back.
+  const refusing = withSession(async (req) => {
+    const session = await getSession(req);
+    return Response.json({ worked: session.testCookieWorked() });
+  }, { store });
+  assert.equal((await (await call(refusing, "/post")).json()).worked, false);
+  const deleted = await browser.get("/delete");
+  assert.deepEqual(await deleted.json(), { worked: false, data: {} });
+  assert.match(deleted.headers.get("set-cookie")!, /Max-Age=0/, "now empty");
 });
