@@ -79,6 +79,43 @@ export interface VerifiedId {
   stale: boolean;
 }
 
+/** The shortest secret accepted: HMAC-SHA256 and AES-256 want 32-byte keys. */
+const MIN_SECRET_BYTES = 32;
+const encoder = new TextEncoder();
+
+/**
+ * `secrets` if it is a non-empty array of strong secrets: at least 32 bytes
+ * each, and not repetitive (a short or repetitive one is found offline from
+ * one cookie); a TypeError from `owner` that says how to make one otherwise.
+ */
+export function checkSecrets(
+  owner: string,
+  use: string,
+  secrets: unknown,
+): string[] {
+  if (!Array.isArray(secrets) || secrets.length === 0) {
+    throw new TypeError(
+      `${owner}: secrets must be a non-empty array of strings`,
+    );
+  }
+  for (const [i, secret] of secrets.entries()) {
+    if (typeof secret !== "string") {
+      throw new TypeError(
+        `${owner}: secrets[${i}] must be a string, got ${typeof secret}`,
+      );
+    }
+    const bytes = encoder.encode(secret).length;
+    if (bytes < MIN_SECRET_BYTES || new Set(secret).size < 8) {
+      throw new TypeError(
+        `${owner}: secrets[${i}] is too weak for ${use} (${bytes} bytes${
+          bytes >= MIN_SECRET_BYTES ? ", too few distinct characters" : ""
+        }): use at least ${MIN_SECRET_BYTES} random bytes, e.g. the output of deno eval "console.log(crypto.getRandomValues(new Uint8Array(32)).toHex())"`,
+      );
+    }
+  }
+  return secrets;
+}
+
 /**
  * Signs ids as `id.signature` with HMAC-SHA256: the first secret signs, every
  * secret verifies, so that a secret can be rotated without logging anyone out.

@@ -5,7 +5,7 @@
  */
 
 import { isAttributeValue, isCookieName, SetCookieFormat } from "./cookie.ts";
-import { CookieVerifier, Signer } from "./id.ts";
+import { checkSecrets, CookieVerifier, Signer } from "./id.ts";
 import type { SessionEvent } from "./events.ts";
 import type { SessionStore, UserIndex } from "./store.ts";
 import { MemoryStore } from "./stores/memory.ts";
@@ -173,10 +173,6 @@ export const MAX_LIFETIME_DAYS = 400;
 /** {@linkcode MAX_LIFETIME_DAYS} in milliseconds. */
 export const MAX_LIFETIME_MS = MAX_LIFETIME_DAYS * 86_400_000;
 
-/** The shortest secret accepted: HMAC-SHA256 wants a key of its hash's size. */
-const MIN_SECRET_BYTES = 32;
-const encoder = new TextEncoder();
-
 function fail(message: string): never {
   throw new TypeError(`withSession: ${message}`);
 }
@@ -285,26 +281,9 @@ export function resolveOptions(options: SessionOptions): Config {
     touchIntervalMs = Math.min(60_000, idleTimeoutMs / 10);
   }
 
-  const secrets = options.secrets;
-  if (secrets !== undefined) {
-    if (!Array.isArray(secrets) || secrets.length === 0) {
-      fail("secrets must be a non-empty array of strings");
-    }
-    for (const [i, secret] of secrets.entries()) {
-      if (typeof secret !== "string") {
-        fail(`secrets[${i}] must be a string, got ${typeof secret}`);
-      }
-      const bytes = encoder.encode(secret).length;
-      if (bytes < MIN_SECRET_BYTES || new Set(secret).size < 8) {
-        // A short or repetitive secret is found offline from one cookie.
-        fail(
-          `secrets[${i}] is too weak for an HMAC key (${bytes} bytes${
-            bytes >= MIN_SECRET_BYTES ? ", too few distinct characters" : ""
-          }): use at least ${MIN_SECRET_BYTES} random bytes, e.g. the output of deno eval "console.log(crypto.getRandomValues(new Uint8Array(32)).toHex())"`,
-        );
-      }
-    }
-  }
+  const secrets = options.secrets === undefined
+    ? undefined
+    : checkSecrets("withSession", "an HMAC key", options.secrets);
 
   const cookie = options.cookie === undefined ? {} : options.cookie;
   checkKeys("cookie", cookie, COOKIE_OPTION_NAMES);
