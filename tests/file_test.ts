@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closeSync, constants, openSync } from "node:fs";
 import { evalScript } from "./helpers.ts";
 import {
   FileStore,
@@ -649,4 +650,152 @@ Deno.test("FileStore: a lock held past lockTimeout fails neither a read nor a sw
       [],
     );
   });
+});
+
+/** Makes a FIFO (a named pipe) at `path`. */
+async function mkfifo(path: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("mkfifo", {
+    args: [path],
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+}
+
+/**
+ * Whether `promise` settles within `ms` beside the writer-less FIFO at
+ * `fifo`. If not, a read is stuck opening the FIFO: its readers are let go
+ * (by opening it for writing, and closing it) until the promise settles, so
+ * that the test fails instead of hanging.
+ */
+async function settlesBesideFifo(
+  promise: Promise<unknown>,
+  fifo: string,
+  ms = 2_000,
+): Promise<boolean> {
+  if (!(await stillPending(promise, ms))) return true;
+  for (let i = 0; i < 500 && await stillPending(promise, 10); i++) {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // No reader has the FIFO open yet (ENXIO): try again.
+    }
+  }
+  return false;
+}
+
+Deno.test({
+  name:
+    "FileStore: a record that is a symlink is never followed out of the directory",
+  ignore: !POSIX,
+  fn: async (t) => {
+    await inTempDir(async (parent) => {
+      const dir = `${parent}/store`;
+      const store = new FileStore(dir, { sweepInterval: 0 });
+      const outside = `${parent}/outside`;
+      const text = JSON.stringify({
+        version: "outside",
+        record: record(LATER),
+      });
+      await Deno.writeTextFile(outside, text);
+
+      await t.step(
+        "a read finds no session, and removes the link",
+        async () => {
+          const key = newKey();
+          await Deno.symlink(outside, `${dir}/${key}`);
+          assert.equal(await store.get(key), null);
+          assert.equal(await exists(`${dir}/${key}`), false);
+          assert.equal(await Deno.readTextFile(outside), text);
+          // A dangling link too.
+          await Deno.symlink(`${parent}/nowhere`, `${dir}/${key}`);
+          assert.equal(await store.get(key), null);
+          assert.equal(await exists(`${dir}/${key}`), false);
+        },
+      );
+
+      await t.step("a write replaces the link, not its target", async () => {
+        const key = newKey();
+        await Deno.symlink(outside, `${dir}/${key}`);
+        const version = await store.set(key, record(LATER), { version: null });
+        assert.equal(typeof version, "string");
+        assert.equal((await Deno.lstat(`${dir}/${key}`)).isFile, true);
+        assert.equal((await store.get(key))?.version, version);
+        assert.equal(await Deno.readTextFile(outside), text);
+      });
+
+      await t.step("the sweep removes the link, not its target", async () => {
+        const key = newKey();
+        const expired = `${parent}/expired`;
+        await Deno.writeTextFile(
+          expired,
+          JSON.stringify({ version: "x", record: record(Date.now() - 1) }),
+        );
+        await Deno.symlink(expired, `${dir}/${key}`);
+        assert.equal(await store.clearExpired(), 1);
+        assert.equal(await exists(`${dir}/${key}`), false);
+        assert.equal(await exists(expired), true);
+      });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "FileStore: special files named like a record never block or fail a read",
+  ignore: !POSIX,
+  fn: async (t) => {
+    await inTempDir(async (dir) => {
+      const store = new FileStore(dir, { sweepInterval: 0 });
+
+      await t.step("a FIFO reads as no session, and is removed", async () => {
+        const key = newKey();
+        const fifo = `${dir}/${key}`;
+        await mkfifo(fifo);
+        const reading = store.get(key);
+        assert.ok(await settlesBesideFifo(reading, fifo), "get hung on a FIFO");
+        assert.equal(await reading, null);
+        assert.equal(await exists(fifo), false);
+      });
+
+      await t.step("the sweep removes a FIFO without blocking", async () => {
+        const key = newKey();
+        const fifo = `${dir}/${key}`;
+        await mkfifo(fifo);
+        const clearing = store.clearExpired();
+        assert.ok(
+          await settlesBesideFifo(clearing, fifo),
+          "the sweep hung on a FIFO",
+        );
+        assert.equal(await clearing, 1);
+        assert.equal(await exists(fifo), false);
+      });
+
+      await t.step("a socket reads as no session, and is removed", async () => {
+        const key = newKey();
+        const listener = Deno.listen({
+          transport: "unix",
+          path: `${dir}/${key}`,
+        });
+        try {
+          assert.equal(await store.get(key), null);
+          assert.equal(await exists(`${dir}/${key}`), false);
+        } finally {
+          listener.close();
+        }
+      });
+
+      await t.step("a directory reads as no session, and is left", async () => {
+        const key = newKey();
+        await Deno.mkdir(`${dir}/${key}`);
+        assert.equal(await store.get(key), null);
+        assert.equal((await Deno.lstat(`${dir}/${key}`)).isDirectory, true);
+        await assert.rejects(
+          store.set(key, record(LATER), { version: null }),
+          (error: Error) =>
+            error.message ===
+              `FileStore: ${dir}/${key} is a directory, not a session file`,
+        );
+      });
+    });
+  },
 });

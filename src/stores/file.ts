@@ -5,6 +5,7 @@
  * @module
  */
 
+import { constants, readFile } from "node:fs";
 import { isRecord } from "../record.ts";
 import type {
   SessionRecord,
@@ -57,8 +58,28 @@ const TEMP = /^([0-9a-f]{64})\.[0-9a-f]{16}\.tmp$/;
 const LEFTOVER_AGE_MS = 60_000;
 /** How many files the sweep works on at once. */
 const SWEEP_BATCH = 64;
-/** A record file that cannot be read back as one. */
+/**
+ * An entry under a record's name that is no record, and that the store
+ * removes: a file that does not parse as one, a symlink, a FIFO, a socket.
+ */
 const CORRUPT = Symbol("corrupt");
+/** A directory under a record's name: no record, and never removed. */
+const DIRECTORY = Symbol("directory");
+
+/**
+ * How a record is opened: never through a symlink (the kernel refuses one
+ * as the file's own name, so no check can be raced), and without waiting for
+ * a writer if it is a FIFO. `Deno.open` offers neither flag; `node:fs` does.
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) |
+  (constants.O_NONBLOCK ?? 0);
+/**
+ * What opening or reading a record with READ_FLAGS fails with when the entry
+ * is not a regular file: a symlink (ELOOP; EMLINK on FreeBSD), a socket
+ * (ENXIO), a FIFO that has a writer but no data (EAGAIN). A FIFO without a
+ * writer reads as empty, which does not parse.
+ */
+const NOT_A_FILE = new Set(["ELOOP", "EMLINK", "ENXIO", "EAGAIN"]);
 
 /** A lock another process held for longer than `lockTimeout`. */
 class LockTimeoutError extends Error {}
@@ -74,6 +95,33 @@ function randomHex(bytes: number): string {
 /** A record file's bytes: the version and the record, as JSON. */
 function encodeFile(version: string, record: SessionRecord): Uint8Array {
   return encoder.encode(JSON.stringify({ version, record }));
+}
+
+/**
+ * The bytes of the file at `path`, opened with READ_FLAGS. The callback
+ * `readFile` costs about what `Deno.readFile` does, the promise one (open,
+ * then read and close through a FileHandle) about twice that. Its types
+ * accept only a string flag; it takes the numeric flags `open` takes.
+ */
+function readRecordFile(path: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    readFile(
+      path,
+      { flag: READ_FLAGS as unknown as string },
+      (error, bytes) => error === null ? resolve(bytes) : reject(error),
+    );
+  });
+}
+
+/** The `code` of a `node:fs` error ("ENOENT"...). */
+function errorCode(error: unknown): unknown {
+  return typeof error === "object" && error !== null && "code" in error
+    ? error.code
+    : undefined;
+}
+
+function notASessionFile(path: string): Error {
+  return new Error(`FileStore: ${path} is a directory, not a session file`);
 }
 
 function checkKey(key: unknown): string {
@@ -140,6 +188,11 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  *   then renamed over the record: a reader sees the old record or the new,
  *   never part of one. A file that does not parse as a record reads as no
  *   session and is removed.
+ * - A record is opened without following a symlink and without waiting on a
+ *   FIFO. A symlink, FIFO or socket under a record's name reads as no
+ *   session and is removed (a symlink's target is never touched); a
+ *   directory reads as no session and is left alone, and a write to its
+ *   name fails.
  * - Writes and deletes hold the session's lock: an exclusive `flock` on
  *   `<key>.lock`, which the kernel releases if the process dies, so a crash
  *   leaves no lock to wait out. The conditional write is checked under it,
@@ -225,17 +278,20 @@ export class FileStore implements SessionStore, AsyncDisposable {
   }
 
   /**
-   * Reads a record; `null` if there is none, or if its file is corrupt (the
-   * file is then removed). Rejects with a TypeError for a key that is not 64
-   * lowercase hex characters, and with the error when the file cannot be read.
+   * Reads a record; `null` if there is none, or if its file is corrupt or not
+   * a regular file (it is then removed, unless it is a directory). Rejects
+   * with a TypeError for a key that is not 64 lowercase hex characters, and
+   * with the error when the file cannot be read.
    */
   async get(key: string): Promise<StoredSession | null> {
     checkKey(key);
     const found = await this.#read(key);
+    if (found === DIRECTORY) return null;
     if (found !== CORRUPT) return found;
     try {
       return await this.#locked([key], async () => {
         const again = await this.#read(key);
+        if (again === DIRECTORY) return null;
         if (again !== CORRUPT) return again;
         await removeIfPresent(this.#path(key));
         return null;
@@ -260,14 +316,10 @@ export class FileStore implements SessionStore, AsyncDisposable {
     const written = await this.#locked(
       replaces === undefined ? [key] : [key, replaces],
       async () => {
-        const current = await this.#read(replaces ?? key);
-        const currentVersion = current === null || current === CORRUPT
-          ? null
-          : current.version;
-        if (currentVersion !== condition.version) return false;
-        if (replaces !== undefined) {
-          const target = await this.#read(key);
-          if (target !== null && target !== CORRUPT) return false;
+        const current = await this.#current(replaces ?? key);
+        if ((current?.version ?? null) !== condition.version) return false;
+        if (replaces !== undefined && await this.#current(key) !== null) {
+          return false;
         }
         await this.#writeAtomically(key, bytes);
         if (replaces !== undefined && replaces !== key) {
@@ -325,13 +377,18 @@ export class FileStore implements SessionStore, AsyncDisposable {
     return `${this.#dir}/${name}`;
   }
 
-  /** The stored session under `key`, `null`, or CORRUPT. */
-  async #read(key: string): Promise<StoredSession | null | typeof CORRUPT> {
+  /** The stored session under `key`, `null`, CORRUPT, or DIRECTORY. */
+  async #read(
+    key: string,
+  ): Promise<StoredSession | null | typeof CORRUPT | typeof DIRECTORY> {
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(this.#path(key));
+      bytes = await readRecordFile(this.#path(key));
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return null;
+      const code = errorCode(error);
+      if (code === "ENOENT") return null;
+      if (code === "EISDIR") return DIRECTORY;
+      if (typeof code === "string" && NOT_A_FILE.has(code)) return CORRUPT;
       throw error;
     }
     let value: unknown;
@@ -346,6 +403,16 @@ export class FileStore implements SessionStore, AsyncDisposable {
       return CORRUPT;
     }
     return { record, version };
+  }
+
+  /**
+   * The stored session under `key`, for a write to check: a corrupt entry
+   * counts as none (the write replaces it); a directory fails the write.
+   */
+  async #current(key: string): Promise<StoredSession | null> {
+    const found = await this.#read(key);
+    if (found === DIRECTORY) throw notASessionFile(this.#path(key));
+    return found === CORRUPT ? null : found;
   }
 
   /** Writes `bytes` to a temporary file, flushes it, and renames it to `key`. */
@@ -463,14 +530,14 @@ export class FileStore implements SessionStore, AsyncDisposable {
     const visitFile = async (name: string) => {
       if (KEY.test(name)) {
         const found = await this.#read(name);
-        if (
-          found !== CORRUPT && (found === null || found.record.expiresAt > now)
-        ) return;
+        if (found === null || found === DIRECTORY) return;
+        if (found !== CORRUPT && found.record.expiresAt > now) return;
         await this.#locked([name], async () => {
           const again = await this.#read(name);
           if (
             again === CORRUPT ||
-            (again !== null && again.record.expiresAt <= now)
+            (again !== null && again !== DIRECTORY &&
+              again.record.expiresAt <= now)
           ) {
             if (await removeIfPresent(this.#path(name))) removed++;
           }
@@ -481,7 +548,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
       if (leftover === null) return;
       let info: Deno.FileInfo;
       try {
-        info = await Deno.stat(this.#path(name));
+        info = await Deno.lstat(this.#path(name));
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return;
         throw error;
@@ -504,7 +571,6 @@ export class FileStore implements SessionStore, AsyncDisposable {
     };
     for await (const entry of Deno.readDir(this.#dir)) {
       if (fromTimer && this.#closed) break;
-      if (!entry.isFile) continue;
       batch.push(visit(entry.name));
       if (batch.length >= SWEEP_BATCH) await settle();
     }
