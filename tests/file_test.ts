@@ -799,3 +799,58 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "FileStore: a .lock symlink never creates or opens a file outside the directory",
+  ignore: !POSIX,
+  fn: async () => {
+    await inTempDir(async (parent) => {
+      const dir = `${parent}/store`;
+      const store = new FileStore(dir, { sweepInterval: 0 });
+      const [written, deleted, present] = [newKey(), newKey(), newKey()];
+      const created = `${parent}/created`;
+      await Deno.symlink(created, `${dir}/${written}.lock`);
+      await Deno.symlink(created, `${dir}/${deleted}.lock`);
+      const version = await store.set(written, record(LATER), {
+        version: null,
+      });
+      assert.equal((await store.get(written))?.version, version);
+      await store.delete(deleted);
+      assert.equal(await exists(created), false, "created outside");
+      // An existing file outside is neither written nor locked through one.
+      const target = await Deno.open(`${parent}/target`, {
+        read: true,
+        write: true,
+        create: true,
+      });
+      try {
+        assert.ok(await target.tryLock(true));
+        await Deno.symlink(`${parent}/target`, `${dir}/${present}.lock`);
+        await store.set(present, record(LATER), { version: null });
+        assert.equal(await Deno.readTextFile(`${parent}/target`), "");
+      } finally {
+        target.close();
+      }
+      assert.deepEqual(await names(dir), [present, written].sort());
+      assert.deepEqual(await names(parent), ["store", "target"]);
+    });
+  },
+});
+
+Deno.test("FileStore: a directory named like a lock fails its session's writes clearly", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    await Deno.mkdir(`${dir}/${key}.lock`);
+    const clear = (error: Error) =>
+      error.message ===
+        `FileStore: ${dir}/${key}.lock is a directory, not a lock file`;
+    await assert.rejects(
+      store.set(key, record(LATER), { version: null }),
+      clear,
+    );
+    await assert.rejects(store.delete(key), clear);
+    assert.deepEqual(await names(dir), [`${key}.lock`]);
+  });
+});

@@ -124,6 +124,10 @@ function notASessionFile(path: string): Error {
   return new Error(`FileStore: ${path} is a directory, not a session file`);
 }
 
+function notALockFile(path: string): Error {
+  return new Error(`FileStore: ${path} is a directory, not a lock file`);
+}
+
 function checkKey(key: unknown): string {
   if (typeof key !== "string" || !KEY.test(key)) {
     // The value is not echoed: a raw session id passed by mistake would end
@@ -162,18 +166,24 @@ async function removeIfPresent(path: string): Promise<boolean> {
   }
 }
 
-/** Whether the open `file` is still the one named `path` (not unlinked or replaced). */
+async function lstatIfPresent(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * Whether the open `file` is a regular file still named `path`: not
+ * unlinked, not replaced, not reached through a symlink swapped in.
+ */
 async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
-  const [held, named] = await Promise.all([
-    file.stat(),
-    Deno.stat(path).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return null;
-      throw error;
-    }),
-  ]);
-  if (named === null) return false;
+  const [held, named] = await Promise.all([file.stat(), lstatIfPresent(path)]);
+  if (named === null || !held.isFile) return false;
   // Without inode numbers (not seen on Linux, macOS or Windows) trust the name.
-  if (held.ino === null || named.ino === null) return true;
+  if (held.ino === null || named.ino === null) return named.isFile;
   return held.ino === named.ino && held.dev === named.dev;
 }
 
@@ -196,7 +206,9 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  * - Writes and deletes hold the session's lock: an exclusive `flock` on
  *   `<key>.lock`, which the kernel releases if the process dies, so a crash
  *   leaves no lock to wait out. The conditional write is checked under it,
- *   which makes the no-lost-update rule hold across processes.
+ *   which makes the no-lost-update rule hold across processes. A lock file
+ *   is never created or opened through a symlink: a symlink, FIFO or socket
+ *   under its name is removed; a directory there fails the session's writes.
  * - Files are created with mode 0600; the directory, if the store creates
  *   it, with 0700.
  *
@@ -490,19 +502,16 @@ export class FileStore implements SessionStore, AsyncDisposable {
     const path = this.#path(`${key}.lock`);
     const deadline = Date.now() + this.#lockTimeout;
     for (let attempt = 0;; attempt++) {
-      const file = await Deno.open(path, {
-        read: true,
-        write: true,
-        create: true,
-        mode: 0o600,
-      });
-      let held = false;
-      try {
-        held = await file.tryLock(true) && await isNamed(file, path);
-      } finally {
-        if (!held) file.close();
+      const file = await this.#openLock(path);
+      if (file !== null) {
+        let held = false;
+        try {
+          held = await file.tryLock(true) && await isNamed(file, path);
+        } finally {
+          if (!held) file.close();
+        }
+        if (held) return file;
       }
-      if (held) return file;
       if (Date.now() >= deadline) {
         throw new LockTimeoutError(
           `FileStore: gave up after ${
@@ -512,6 +521,41 @@ export class FileStore implements SessionStore, AsyncDisposable {
       }
       const wait = Math.min(50, 2 ** attempt) * (0.5 + Math.random());
       await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /**
+   * Opens the lock file at `path`, creating it, never through a symlink: an
+   * exclusive create does not follow one, and an existing name is opened
+   * only once lstat finds a regular file there (isNamed then checks that the
+   * file opened is that one, so a symlink swapped in meanwhile is opened
+   * without create, then let go). A symlink, FIFO or socket under the name
+   * is none of the store's: it is removed (never its target). Resolves to
+   * null when the name changed meanwhile.
+   */
+  async #openLock(path: string): Promise<Deno.FsFile | null> {
+    try {
+      return await Deno.open(path, {
+        read: true,
+        write: true,
+        createNew: true,
+        mode: 0o600,
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    const info = await lstatIfPresent(path);
+    if (info === null) return null;
+    if (info.isDirectory) throw notALockFile(path);
+    if (!info.isFile) {
+      await removeIfPresent(path);
+      return null;
+    }
+    try {
+      return await Deno.open(path, { read: true, write: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
     }
   }
 
@@ -546,13 +590,8 @@ export class FileStore implements SessionStore, AsyncDisposable {
       }
       const leftover = LOCK.exec(name) ?? TEMP.exec(name);
       if (leftover === null) return;
-      let info: Deno.FileInfo;
-      try {
-        info = await Deno.lstat(this.#path(name));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return;
-        throw error;
-      }
+      const info = await lstatIfPresent(this.#path(name));
+      if (info === null) return;
       if (Date.now() - (info.mtime?.getTime() ?? 0) < LEFTOVER_AGE_MS) return;
       // Under the session's lock no write is in progress, so a temporary
       // file is an orphan; a lock file is removed by the release itself.
