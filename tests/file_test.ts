@@ -125,10 +125,10 @@ Deno.test("FileStore refuses a key that is not 64 lowercase hex, touching nothin
       store.get(id),
       (error: Error) => !error.message.includes(id.slice(0, 8)),
     );
-    // Without its directory, a store that touched the disk would fail with
-    // NotFound (or find nothing); a bad key still fails first, as a TypeError.
+    // Without its directory, a store that touches the disk fails, saying
+    // so; a bad key still fails first, as a TypeError.
     await Deno.remove(dir);
-    assert.equal(await store.get(good), null);
+    await assert.rejects(store.get(good), /session directory .* is missing/);
     await assert.rejects(store.get("../store"), TypeError);
     await assert.rejects(
       store.set("../x", record(LATER), { version: null }),
@@ -852,5 +852,42 @@ Deno.test("FileStore: a directory named like a lock fails its session's writes c
     );
     await assert.rejects(store.delete(key), clear);
     assert.deepEqual(await names(dir), [`${key}.lock`]);
+  });
+});
+
+Deno.test("FileStore: a missing directory is an error, not a missing session", async (t) => {
+  await inTempDir(async (parent) => {
+    const dir = `${parent}/store`;
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const version = await store.set(key, record(LATER), { version: null });
+
+    await t.step("deleted", async () => {
+      await Deno.remove(dir, { recursive: true });
+      const gone = (error: Error) =>
+        error.message.startsWith(
+          `FileStore: the session directory ${dir} is missing: `,
+        ) && error.cause instanceof Deno.errors.NotFound;
+      await assert.rejects(store.get(key), gone);
+      await assert.rejects(store.get(newKey()), gone);
+      await assert.rejects(
+        store.set(key, record(LATER), { version }),
+        gone,
+      );
+      await assert.rejects(store.delete(key), gone);
+      await assert.rejects(store.clearExpired(), Deno.errors.NotFound);
+    });
+
+    await t.step("replaced by a file", async () => {
+      await Deno.writeTextFile(dir, "");
+      const replaced = (error: Error) =>
+        error.message ===
+          `FileStore: the session directory ${dir} is not a directory`;
+      await assert.rejects(store.get(key), replaced);
+      await assert.rejects(
+        store.set(key, record(LATER), { version: null }),
+        replaced,
+      );
+    });
   });
 });

@@ -83,6 +83,8 @@ const NOT_A_FILE = new Set(["ELOOP", "EMLINK", "ENXIO", "EAGAIN"]);
 
 /** A lock another process held for longer than `lockTimeout`. */
 class LockTimeoutError extends Error {}
+/** The session directory is gone, or is no longer a directory. */
+class DirectoryError extends Error {}
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -213,8 +215,11 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  *   it, with 0700.
  *
  * The directory is created in the constructor, synchronously, so that a bad
- * path fails when the server starts rather than on its first request. The
- * store needs `--allow-read` and `--allow-write` for the directory only.
+ * path fails when the server starts rather than on its first request. If it
+ * disappears later (or is replaced by a file), every operation rejects with
+ * an error that names it: a lost directory never reads as a missing
+ * session. The store needs `--allow-read` and `--allow-write` for the
+ * directory only.
  * Locks rely on `flock`: keep the directory on a local disk, or on a network
  * file system whose locks work between its clients.
  *
@@ -292,8 +297,9 @@ export class FileStore implements SessionStore, AsyncDisposable {
   /**
    * Reads a record; `null` if there is none, or if its file is corrupt or not
    * a regular file (it is then removed, unless it is a directory). Rejects
-   * with a TypeError for a key that is not 64 lowercase hex characters, and
-   * with the error when the file cannot be read.
+   * with a TypeError for a key that is not 64 lowercase hex characters, with
+   * an Error naming the directory when it is missing, and with the error
+   * when the file cannot be read.
    */
   async get(key: string): Promise<StoredSession | null> {
     checkKey(key);
@@ -308,7 +314,8 @@ export class FileStore implements SessionStore, AsyncDisposable {
         await removeIfPresent(this.#path(key));
         return null;
       });
-    } catch {
+    } catch (error) {
+      if (error instanceof DirectoryError) throw error;
       // Not removed this time (the sweep will try again); still no session.
       return null;
     }
@@ -398,7 +405,10 @@ export class FileStore implements SessionStore, AsyncDisposable {
       bytes = await readRecordFile(this.#path(key));
     } catch (error) {
       const code = errorCode(error);
-      if (code === "ENOENT") return null;
+      if (code === "ENOENT" || code === "ENOTDIR") {
+        await this.#checkDirectory();
+        return null;
+      }
       if (code === "EISDIR") return DIRECTORY;
       if (typeof code === "string" && NOT_A_FILE.has(code)) return CORRUPT;
       throw error;
@@ -415,6 +425,33 @@ export class FileStore implements SessionStore, AsyncDisposable {
       return CORRUPT;
     }
     return { record, version };
+  }
+
+  /**
+   * Throws a DirectoryError if the directory is missing or is no longer a
+   * directory. Called when a file is not found, so that a lost directory
+   * does not read as a missing session; the cost is on that path only.
+   */
+  async #checkDirectory(): Promise<void> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.#dir);
+    } catch (error) {
+      const what = error instanceof Deno.errors.NotFound
+        ? "is missing"
+        : "cannot be used";
+      throw new DirectoryError(
+        `FileStore: the session directory ${this.#dir} ${what}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    if (!info.isDirectory) {
+      throw new DirectoryError(
+        `FileStore: the session directory ${this.#dir} is not a directory`,
+      );
+    }
   }
 
   /**
@@ -542,7 +579,13 @@ export class FileStore implements SessionStore, AsyncDisposable {
         mode: 0o600,
       });
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        if (
+          error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory
+        ) await this.#checkDirectory();
+        throw error;
+      }
     }
     const info = await lstatIfPresent(path);
     if (info === null) return null;
