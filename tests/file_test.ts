@@ -891,3 +891,60 @@ Deno.test("FileStore: a missing directory is an error, not a missing session", a
     });
   });
 });
+
+/** A directory no one can create files in, root included: sysfs refuses. */
+const UNWRITABLE = "/sys/kernel";
+const HAS_UNWRITABLE = (() => {
+  try {
+    return Deno.build.os === "linux" && Deno.statSync(UNWRITABLE).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "FileStore's constructor fails on a directory it cannot create files in",
+  ignore: !HAS_UNWRITABLE,
+  fn: () => {
+    assert.throws(
+      () => new FileStore(UNWRITABLE),
+      (error: Error) =>
+        error.message.startsWith(
+          `FileStore: cannot write in the session directory ${UNWRITABLE}: `,
+        ) && error.cause instanceof Error,
+    );
+  },
+});
+
+Deno.test("FileStore's constructor fails without write permission on the directory", async () => {
+  await inTempDir(async (dir) => {
+    const script = `${dir}/open.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { FileStore } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };
+      try {
+        new FileStore(${JSON.stringify(dir)});
+        console.log("opened");
+      } catch (error) {
+        console.log(error.message);
+      }`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", `--allow-read=${dir}`, script],
+      stdout: "piped",
+      stderr: "inherit",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(output.code, 0);
+    assert.match(
+      new TextDecoder().decode(output.stdout),
+      new RegExp(
+        `^FileStore: cannot write in the session directory ${dir}: .*write access`,
+      ),
+    );
+    assert.deepEqual(await names(dir), ["open.ts"]);
+  });
+});

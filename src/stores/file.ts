@@ -115,6 +115,10 @@ function readRecordFile(path: string): Promise<Uint8Array> {
   });
 }
 
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The `code` of a `node:fs` error ("ENOENT"...). */
 function errorCode(error: unknown): unknown {
   return typeof error === "object" && error !== null && "code" in error
@@ -250,8 +254,9 @@ export class FileStore implements SessionStore, AsyncDisposable {
 
   /**
    * Opens the store on `dir`, creating the directory (mode 0700) if it is
-   * missing. Throws a TypeError for invalid options, and an Error naming the
-   * directory when it cannot be created or is not a directory.
+   * missing, and checks that a file can be created and removed there. Throws
+   * a TypeError for invalid options, and an Error naming the directory when
+   * it cannot be created, is not a directory, or cannot be written in.
    */
   constructor(dir: string, options: FileStoreOptions = {}) {
     if (typeof dir !== "string" || dir === "") {
@@ -277,7 +282,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
     } catch (error) {
       throw new Error(
         `FileStore: cannot use the session directory ${dir}: ${
-          error instanceof Error ? error.message : String(error)
+          messageOf(error)
         }`,
         { cause: error },
       );
@@ -285,6 +290,23 @@ export class FileStore implements SessionStore, AsyncDisposable {
     if (!info.isDirectory) {
       throw new Error(
         `FileStore: the session directory ${dir} is not a directory`,
+      );
+    }
+    // Create and remove a file now, so that a directory the store cannot
+    // write in fails here, naming itself, rather than the first save with a
+    // bare PermissionDenied. It has a temporary file's name: if a crash
+    // leaves it, the sweep removes it.
+    const probe = this.#path(`${randomHex(32)}.${randomHex(8)}.tmp`);
+    try {
+      Deno.openSync(probe, { write: true, createNew: true, mode: 0o600 })
+        .close();
+      Deno.removeSync(probe);
+    } catch (error) {
+      throw new Error(
+        `FileStore: cannot write in the session directory ${dir}: ${
+          messageOf(error)
+        }`,
+        { cause: error },
       );
     }
   }
@@ -442,7 +464,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
         : "cannot be used";
       throw new DirectoryError(
         `FileStore: the session directory ${this.#dir} ${what}: ${
-          error instanceof Error ? error.message : String(error)
+          messageOf(error)
         }`,
         { cause: error },
       );
