@@ -502,15 +502,22 @@ Deno.test("FileStore.clearExpired removes expired and corrupt records, and old l
       await Deno.writeTextFile(`${dir}/${name}`, "{");
       await Deno.utime(`${dir}/${name}`, hourAgo, hourAgo);
     }
-    await Deno.mkdir(`${dir}/${newKey()}`);
-    assert.equal(await store.clearExpired(), 1);
+    // A directory under a record's name is left too, and reported.
+    const folder = newKey();
+    await Deno.mkdir(`${dir}/${folder}`);
+    const skipped: string[] = [];
+    const onSkip = (name: string) => skipped.push(name);
+    assert.equal(await store.clearExpired({ onSkip }), 1);
+    assert.deepEqual(skipped, [folder]);
     assert.equal(await store.get(soon), null);
     assert.notEqual(await store.get(later), null);
     const left = await names(dir);
     assert.ok(!left.includes(oldTemp) && !left.includes(oldLock));
     assert.ok(left.includes(newTemp) && left.includes(newLock));
-    for (const name of foreign) assert.ok(left.includes(name), name);
-    assert.equal(await store.clearExpired(), 0);
+    for (const name of [...foreign, folder]) {
+      assert.ok(left.includes(name), name);
+    }
+    assert.equal(await store.clearExpired({ onSkip }), 0);
   });
 });
 
@@ -637,14 +644,26 @@ Deno.test("FileStore: a lock held past lockTimeout fails neither a read nor a sw
       await holdLock(`${dir}/${corrupt}.lock`),
       await holdLock(`${dir}/${expired}.lock`),
     ];
+    const skipped: Array<[string, string]> = [];
+    const onSkip = (name: string, error: Error) =>
+      skipped.push([name, error.message]);
     try {
       assert.equal(await store.get(corrupt), null);
-      assert.equal(await store.clearExpired(), 0);
+      assert.equal(await store.clearExpired({ onSkip }), 0);
     } finally {
       for (const lock of locks) lock.close();
     }
+    assert.deepEqual(
+      skipped.map(([name]) => name).sort(),
+      [corrupt, expired].sort(),
+    );
+    for (const [, message] of skipped) {
+      assert.match(message, /gave up after 0\.1 s/);
+    }
     // Left for the next sweep.
-    assert.equal(await store.clearExpired(), 2);
+    skipped.length = 0;
+    assert.equal(await store.clearExpired({ onSkip }), 2);
+    assert.deepEqual(skipped, []);
     assert.deepEqual(
       (await names(dir)).filter((name) => !name.endsWith(".lock")),
       [],
@@ -946,5 +965,57 @@ Deno.test("FileStore's constructor fails without write permission on the directo
       ),
     );
     assert.deepEqual(await names(dir), ["open.ts"]);
+  });
+});
+
+Deno.test("FileStore.clearExpired skips and reports what it cannot sweep, and sweeps the rest", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const expired = Array.from({ length: 300 }, newKey);
+    for (const key of expired) {
+      await store.set(key, record(Date.now() - 1), { version: null });
+    }
+    // A directory where the first session's lock goes, and a non-empty one
+    // named like a record.
+    const [locked, folder] = [expired[0], newKey()];
+    await Deno.mkdir(`${dir}/${locked}.lock`);
+    await Deno.mkdir(`${dir}/${folder}`);
+    await Deno.writeTextFile(`${dir}/${folder}/x`, "");
+    const skipped: Array<[string, string]> = [];
+    const removed = await store.clearExpired({
+      onSkip: (name, error) => skipped.push([name, error.message]),
+    });
+    assert.equal(removed, 299);
+    assert.deepEqual(
+      skipped.sort(),
+      [
+        [
+          locked,
+          `FileStore: ${dir}/${locked}.lock is a directory, not a lock file`,
+        ],
+        [
+          `${locked}.lock`,
+          `FileStore: ${dir}/${locked}.lock is a directory, not a lock file`,
+        ],
+        [
+          folder,
+          `FileStore: ${dir}/${folder} is a directory, not a session file`,
+        ],
+      ].sort(),
+    );
+    assert.deepEqual(
+      await names(dir),
+      [locked, `${locked}.lock`, folder].sort(),
+    );
+    // A report that fails stops the sweep, which rejects with its error.
+    const stop = new Error("stop");
+    await assert.rejects(
+      store.clearExpired({
+        onSkip: () => {
+          throw stop;
+        },
+      }),
+      (error) => error === stop,
+    );
   });
 });

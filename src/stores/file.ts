@@ -35,6 +35,7 @@ export interface FileStoreOptions {
    * left behind); 0 turns the sweep off. The timer starts with the first
    * write, never keeps the process alive, and stops with
    * {@linkcode FileStore.close}. Default 3600: a sweep reads every file.
+   * Each entry a sweep cannot sweep is named on `console.error` and left.
    */
   sweepInterval?: number;
   /**
@@ -44,6 +45,37 @@ export interface FileStoreOptions {
   lockTimeout?: number;
   /** Clock in epoch milliseconds for expiry. Default `Date.now`. */
   now?: () => number;
+}
+
+/**
+ * Options for {@linkcode FileStore.clearExpired}.
+ *
+ * @example Count what a sweep left in place
+ * ```ts
+ * import { FileStore } from "@denokit/session";
+ *
+ * const dir = await Deno.makeTempDir(); // e.g. "./sessions"
+ * {
+ *   await using store = new FileStore(dir);
+ *   const skipped: string[] = [];
+ *   const removed = await store.clearExpired({
+ *     onSkip: (name, error) => skipped.push(`${name}: ${error.message}`),
+ *   });
+ *   console.log(`removed ${removed}, skipped ${skipped.length}`);
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ClearExpiredOptions {
+  /**
+   * Called for each entry the sweep leaves in place because it cannot sweep
+   * it, with the entry's name in the directory and why: a record it cannot
+   * read, or whose lock it cannot take (held past `lockTimeout`, or a
+   * directory under the lock's name); a directory under a name the store
+   * uses. The sweep goes on with the other entries. Default: a line on
+   * `console.error`. If it throws, the sweep stops and rejects with that.
+   */
+  onSkip?: (name: string, error: Error) => void;
 }
 
 /** A store key: the SHA-256 hex digest the middleware makes. */
@@ -81,8 +113,6 @@ const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) |
  */
 const NOT_A_FILE = new Set(["ELOOP", "EMLINK", "ENXIO", "EAGAIN"]);
 
-/** A lock another process held for longer than `lockTimeout`. */
-class LockTimeoutError extends Error {}
 /** The session directory is gone, or is no longer a directory. */
 class DirectoryError extends Error {}
 
@@ -126,12 +156,9 @@ function errorCode(error: unknown): unknown {
     : undefined;
 }
 
-function notASessionFile(path: string): Error {
-  return new Error(`FileStore: ${path} is a directory, not a session file`);
-}
-
-function notALockFile(path: string): Error {
-  return new Error(`FileStore: ${path} is a directory, not a lock file`);
+/** The error for a directory where the store expects a file of its own. */
+function aDirectory(path: string, expected: string): Error {
+  return new Error(`FileStore: ${path} is a directory, not a ${expected}`);
 }
 
 function checkKey(key: unknown): string {
@@ -388,14 +415,20 @@ export class FileStore implements SessionStore, AsyncDisposable {
   }
 
   /**
-   * Removes every record past its `expiresAt`, and every corrupt one; returns
-   * how many. Also removes what a crash left behind: temporary files and
-   * lock files more than a minute old (not counted). Each removal is checked
+   * Removes every record past its `expiresAt`, and every corrupt one (a
+   * symlink, FIFO or socket under a record's name included); returns how
+   * many. Also removes what a crash left behind: temporary files and lock
+   * files more than a minute old (not counted). Each removal is checked
    * again under the session's lock, so a session refreshed meanwhile stays.
    * Files whose names the store does not make are left alone.
+   *
+   * An entry the sweep cannot sweep is left in place and reported to
+   * `options.onSkip` (by default, on `console.error`), and the sweep goes on.
+   * It rejects only when the directory cannot be listed or is lost midway,
+   * or when `onSkip` throws.
    */
-  clearExpired(): Promise<number> {
-    return this.#clear(false);
+  clearExpired(options: ClearExpiredOptions = {}): Promise<number> {
+    return this.#clear(false, options.onSkip);
   }
 
   /**
@@ -482,7 +515,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
    */
   async #current(key: string): Promise<StoredSession | null> {
     const found = await this.#read(key);
-    if (found === DIRECTORY) throw notASessionFile(this.#path(key));
+    if (found === DIRECTORY) throw aDirectory(this.#path(key), "session file");
     return found === CORRUPT ? null : found;
   }
 
@@ -572,7 +605,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
         if (held) return file;
       }
       if (Date.now() >= deadline) {
-        throw new LockTimeoutError(
+        throw new Error(
           `FileStore: gave up after ${
             this.#lockTimeout / 1000
           } s waiting for another process to release ${path}`,
@@ -611,7 +644,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
     }
     const info = await lstatIfPresent(path);
     if (info === null) return null;
-    if (info.isDirectory) throw notALockFile(path);
+    if (info.isDirectory) throw aDirectory(path, "lock file");
     if (!info.isFile) {
       await removeIfPresent(path);
       return null;
@@ -624,22 +657,34 @@ export class FileStore implements SessionStore, AsyncDisposable {
     }
   }
 
-  async #clear(fromTimer: boolean): Promise<number> {
+  async #clear(
+    fromTimer: boolean,
+    onSkip = (name: string, error: Error) =>
+      console.error(
+        `FileStore: the sweep skipped ${this.#path(name)}: ${error.message}`,
+      ),
+  ): Promise<number> {
     const now = this.#now();
     let removed = 0;
     let batch: Promise<void>[] = [];
-    const visit = async (name: string) => {
-      try {
-        await visitFile(name);
-      } catch (error) {
-        // A file whose lock a stuck process holds is left for the next sweep.
-        if (!(error instanceof LockTimeoutError)) throw error;
-      }
-    };
-    const visitFile = async (name: string) => {
+    /** What stops the sweep: a lost directory, or onSkip throwing. */
+    const stops: unknown[] = [];
+    // Never rejects: a visit that failed while the loop awaits the next
+    // entry would be an unhandled rejection.
+    const visit = (name: string) =>
+      visitEntry(name).catch((error) => {
+        if (error instanceof DirectoryError) throw error;
+        onSkip(name, error instanceof Error ? error : new Error(String(error)));
+      }).catch((error) => {
+        stops.push(error);
+      });
+    const visitEntry = async (name: string) => {
       if (KEY.test(name)) {
         const found = await this.#read(name);
-        if (found === null || found === DIRECTORY) return;
+        if (found === DIRECTORY) {
+          throw aDirectory(this.#path(name), "session file");
+        }
+        if (found === null) return;
         if (found !== CORRUPT && found.record.expiresAt > now) return;
         await this.#locked([name], async () => {
           const again = await this.#read(name);
@@ -653,10 +698,17 @@ export class FileStore implements SessionStore, AsyncDisposable {
         });
         return;
       }
-      const leftover = LOCK.exec(name) ?? TEMP.exec(name);
+      const lock = LOCK.exec(name);
+      const leftover = lock ?? TEMP.exec(name);
       if (leftover === null) return;
       const info = await lstatIfPresent(this.#path(name));
       if (info === null) return;
+      if (info.isDirectory) {
+        throw aDirectory(
+          this.#path(name),
+          lock === null ? "temporary file" : "lock file",
+        );
+      }
       if (Date.now() - (info.mtime?.getTime() ?? 0) < LEFTOVER_AGE_MS) return;
       // Under the session's lock no write is in progress, so a temporary
       // file is an orphan; a lock file is removed by the release itself.
@@ -664,21 +716,20 @@ export class FileStore implements SessionStore, AsyncDisposable {
         if (TEMP.test(name)) await removeIfPresent(this.#path(name));
       });
     };
-    // Waits for the whole batch even when one fails, so that no file
-    // operation outlives the call.
-    const settle = async () => {
-      const results = await Promise.allSettled(batch);
-      batch = [];
-      for (const result of results) {
-        if (result.status === "rejected") throw result.reason;
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if ((fromTimer && this.#closed) || stops.length > 0) break;
+        batch.push(visit(entry.name));
+        if (batch.length >= SWEEP_BATCH) {
+          await Promise.all(batch);
+          batch = [];
+        }
       }
-    };
-    for await (const entry of Deno.readDir(this.#dir)) {
-      if (fromTimer && this.#closed) break;
-      batch.push(visit(entry.name));
-      if (batch.length >= SWEEP_BATCH) await settle();
+    } finally {
+      // Even when the listing fails: no file operation outlives the call.
+      await Promise.all(batch);
     }
-    await settle();
+    if (stops.length > 0) throw stops[0];
     return removed;
   }
 
