@@ -99,13 +99,13 @@ const CORRUPT = Symbol("corrupt");
 const DIRECTORY = Symbol("directory");
 
 /**
- * How a record is opened once lstat has found a regular file under its name,
- * so that what may be swapped in meanwhile cannot hang the read: a FIFO opens
+ * How a record is opened once its entry was found to be a regular file, so
+ * that what may be swapped in meanwhile cannot hang the read: a FIFO opens
  * at once (O_NONBLOCK) and reads as empty. O_NOFOLLOW also refuses a symlink,
  * but only under `--allow-all`: short of it, Deno opens the path it
  * canonicalized for its permission check, which follows a symlink
- * (denoland/deno#28716); the lstat is what refuses one. `Deno.open` takes
- * neither flag; `node:fs` does.
+ * (denoland/deno#28716); looking first is what refuses one. `Deno.open`
+ * takes neither flag; `node:fs` does.
  */
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) |
   (constants.O_NONBLOCK ?? 0);
@@ -238,11 +238,10 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  *   then renamed over the record: a reader sees the old record or the new,
  *   never part of one. A file that does not parse as a record reads as no
  *   session and is removed.
- * - A record is opened without following a symlink and without waiting on a
- *   FIFO. A symlink, FIFO or socket under a record's name reads as no
- *   session and is removed (a symlink's target is never touched); a
- *   directory reads as no session and is left alone, and a write to its
- *   name fails.
+ * - What is under a record's name is looked at before it is opened: a
+ *   symlink, FIFO or socket is never opened, reads as no session and is
+ *   removed (a symlink's target is never touched); a directory reads as no
+ *   session and is left alone, and a write to its name fails.
  * - Writes and deletes hold the session's lock: an exclusive `flock` on
  *   `<key>.lock`, which the kernel releases if the process dies, so a crash
  *   leaves no lock to wait out. The conditional write is checked under it,
@@ -499,7 +498,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
     try {
       bytes = await readRecordFile(path);
     } catch (error) {
-      // Replaced since the lstat: removed, or swapped for something else.
+      // Replaced since it was looked at: removed, or swapped for another kind.
       const code = errorCode(error);
       if (code === "ENOENT") return null;
       if (code === "EISDIR") return DIRECTORY;
