@@ -45,4 +45,8 @@ export type {
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/stores/memory.ts";
 export { KvStore, type KvStoreOptions } from "./src/stores/kv.ts";
-export { FileStore, type FileStoreOptions } from "./src/stores/file.ts";
+export {
+  type ClearExpiredOptions,
+  FileStore,
+  type FileStoreOptions,
+} from "./src/stores/file.ts";

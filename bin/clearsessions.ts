@@ -7,8 +7,13 @@
  *   deno task clearsessions --dir ./sessions
  *   deno run --allow-read=./sessions --allow-write=./sessions bin/clearsessions.ts --dir ./sessions
  *
- * Exit status: 0 done, 1 the directory could not be swept, 2 usage error.
- * It never creates the directory: a mistyped path is an error.
+ * An entry it cannot sweep (a record it may not read, a directory where a
+ * session's lock goes...) is named on stderr and left; the rest is swept.
+ *
+ * Exit status: 0 done; 1 the directory could not be swept (missing, not a
+ * directory, cannot be listed or written in); 2 usage error; 3 swept, but
+ * some entries were skipped. It never creates the directory: a mistyped
+ * path is an error.
  *
  * @module
  */
@@ -59,13 +64,27 @@ export async function clearSessions(args: string[]): Promise<number> {
     const info = await Deno.stat(dir);
     if (!info.isDirectory) throw new Error("not a directory");
     const store = new FileStore(dir, { sweepInterval: 0 });
-    const removed = await store.clearExpired();
+    let skipped = 0;
+    const removed = await store.clearExpired({
+      onSkip(name, error) {
+        skipped++;
+        console.error(
+          `clearsessions: skipped ${store.dir}/${name}: ${error.message}`,
+        );
+      },
+    });
     console.log(
       `Removed ${removed} expired session${
         removed === 1 ? "" : "s"
       } from ${dir}`,
     );
-    return 0;
+    if (skipped === 0) return 0;
+    console.error(
+      `clearsessions: ${skipped} ${
+        skipped === 1 ? "entry" : "entries"
+      } could not be swept; they are named above`,
+    );
+    return 3;
   } catch (error) {
     console.error(`clearsessions: ${dir}: ${(error as Error).message}`);
     return 1;

@@ -127,3 +127,65 @@ Deno.test("clearsessions explains its usage", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("clearsessions sweeps past what it cannot sweep, names each, and exits 3", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "clearsessions_" });
+  try {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const expired = Array.from({ length: 300 }, newKey);
+    for (const key of expired) {
+      await store.set(key, record(Date.now() - 1_000), { version: null });
+    }
+    // One record the command may not read (root reads any file, so the
+    // permission is taken from it by Deno instead of by chmod), and a
+    // directory where another one's lock goes.
+    const [unreadable, locked] = expired;
+    await Deno.mkdir(`${dir}/${locked}.lock`);
+    const ran = await run([
+      "run",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      `--deny-read=${dir}/${unreadable}`,
+      COMMAND,
+      "--dir",
+      dir,
+    ]);
+    assert.equal(ran.code, 3, ran.stderr);
+    assert.equal(ran.stdout, `Removed 298 expired sessions from ${dir}\n`);
+    const lines = ran.stderr.trimEnd().split("\n").sort();
+    assert.equal(lines.length, 4, ran.stderr);
+    assert.equal(
+      lines[0],
+      "clearsessions: 3 entries could not be swept; they are named above",
+    );
+    const skipped = lines.slice(1);
+    const lockIsADirectory =
+      `FileStore: ${dir}/${locked}.lock is a directory, not a lock file`;
+    assert.ok(
+      skipped.includes(
+        `clearsessions: skipped ${dir}/${locked}: ${lockIsADirectory}`,
+      ),
+      ran.stderr,
+    );
+    assert.ok(
+      skipped.includes(
+        `clearsessions: skipped ${dir}/${locked}.lock: ${lockIsADirectory}`,
+      ),
+      ran.stderr,
+    );
+    assert.ok(
+      skipped.some((line) =>
+        line.startsWith(
+          `clearsessions: skipped ${dir}/${unreadable}: Requires read access`,
+        )
+      ),
+      ran.stderr,
+    );
+    assert.deepEqual(
+      await names(dir),
+      [unreadable, locked, `${locked}.lock`].sort(),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closeSync, constants, openSync } from "node:fs";
 import { evalScript } from "./helpers.ts";
 import {
   FileStore,
@@ -124,10 +125,10 @@ Deno.test("FileStore refuses a key that is not 64 lowercase hex, touching nothin
       store.get(id),
       (error: Error) => !error.message.includes(id.slice(0, 8)),
     );
-    // Without its directory, a store that touched the disk would fail with
-    // NotFound (or find nothing); a bad key still fails first, as a TypeError.
+    // Without its directory, a store that touches the disk fails, saying
+    // so; a bad key still fails first, as a TypeError.
     await Deno.remove(dir);
-    assert.equal(await store.get(good), null);
+    await assert.rejects(store.get(good), /session directory .* is missing/);
     await assert.rejects(store.get("../store"), TypeError);
     await assert.rejects(
       store.set("../x", record(LATER), { version: null }),
@@ -501,15 +502,22 @@ Deno.test("FileStore.clearExpired removes expired and corrupt records, and old l
       await Deno.writeTextFile(`${dir}/${name}`, "{");
       await Deno.utime(`${dir}/${name}`, hourAgo, hourAgo);
     }
-    await Deno.mkdir(`${dir}/${newKey()}`);
-    assert.equal(await store.clearExpired(), 1);
+    // A directory under a record's name is left too, and reported.
+    const folder = newKey();
+    await Deno.mkdir(`${dir}/${folder}`);
+    const skipped: string[] = [];
+    const onSkip = (name: string) => skipped.push(name);
+    assert.equal(await store.clearExpired({ onSkip }), 1);
+    assert.deepEqual(skipped, [folder]);
     assert.equal(await store.get(soon), null);
     assert.notEqual(await store.get(later), null);
     const left = await names(dir);
     assert.ok(!left.includes(oldTemp) && !left.includes(oldLock));
     assert.ok(left.includes(newTemp) && left.includes(newLock));
-    for (const name of foreign) assert.ok(left.includes(name), name);
-    assert.equal(await store.clearExpired(), 0);
+    for (const name of [...foreign, folder]) {
+      assert.ok(left.includes(name), name);
+    }
+    assert.equal(await store.clearExpired({ onSkip }), 0);
   });
 });
 
@@ -636,17 +644,385 @@ Deno.test("FileStore: a lock held past lockTimeout fails neither a read nor a sw
       await holdLock(`${dir}/${corrupt}.lock`),
       await holdLock(`${dir}/${expired}.lock`),
     ];
+    const skipped: Array<[string, string]> = [];
+    const onSkip = (name: string, error: Error) =>
+      skipped.push([name, error.message]);
     try {
       assert.equal(await store.get(corrupt), null);
-      assert.equal(await store.clearExpired(), 0);
+      assert.equal(await store.clearExpired({ onSkip }), 0);
     } finally {
       for (const lock of locks) lock.close();
     }
+    assert.deepEqual(
+      skipped.map(([name]) => name).sort(),
+      [corrupt, expired].sort(),
+    );
+    for (const [, message] of skipped) {
+      assert.match(message, /gave up after 0\.1 s/);
+    }
     // Left for the next sweep.
-    assert.equal(await store.clearExpired(), 2);
+    skipped.length = 0;
+    assert.equal(await store.clearExpired({ onSkip }), 2);
+    assert.deepEqual(skipped, []);
     assert.deepEqual(
       (await names(dir)).filter((name) => !name.endsWith(".lock")),
       [],
+    );
+  });
+});
+
+/** Makes a FIFO (a named pipe) at `path`. */
+async function mkfifo(path: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("mkfifo", {
+    args: [path],
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+}
+
+/**
+ * Whether `promise` settles within `ms` beside the writer-less FIFO at
+ * `fifo`. If not, a read is stuck opening the FIFO: its readers are let go
+ * (by opening it for writing, and closing it) until the promise settles, so
+ * that the test fails instead of hanging.
+ */
+async function settlesBesideFifo(
+  promise: Promise<unknown>,
+  fifo: string,
+  ms = 2_000,
+): Promise<boolean> {
+  if (!(await stillPending(promise, ms))) return true;
+  for (let i = 0; i < 500 && await stillPending(promise, 10); i++) {
+    try {
+      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // No reader has the FIFO open yet (ENXIO): try again.
+    }
+  }
+  return false;
+}
+
+Deno.test({
+  name:
+    "FileStore: a record that is a symlink is never followed out of the directory",
+  ignore: !POSIX,
+  fn: async (t) => {
+    await inTempDir(async (parent) => {
+      const dir = `${parent}/store`;
+      const store = new FileStore(dir, { sweepInterval: 0 });
+      const outside = `${parent}/outside`;
+      const text = JSON.stringify({
+        version: "outside",
+        record: record(LATER),
+      });
+      await Deno.writeTextFile(outside, text);
+
+      await t.step(
+        "a read finds no session, and removes the link",
+        async () => {
+          const key = newKey();
+          await Deno.symlink(outside, `${dir}/${key}`);
+          assert.equal(await store.get(key), null);
+          assert.equal(await exists(`${dir}/${key}`), false);
+          assert.equal(await Deno.readTextFile(outside), text);
+          // A dangling link too.
+          await Deno.symlink(`${parent}/nowhere`, `${dir}/${key}`);
+          assert.equal(await store.get(key), null);
+          assert.equal(await exists(`${dir}/${key}`), false);
+        },
+      );
+
+      await t.step("a write replaces the link, not its target", async () => {
+        const key = newKey();
+        await Deno.symlink(outside, `${dir}/${key}`);
+        const version = await store.set(key, record(LATER), { version: null });
+        assert.equal(typeof version, "string");
+        assert.equal((await Deno.lstat(`${dir}/${key}`)).isFile, true);
+        assert.equal((await store.get(key))?.version, version);
+        assert.equal(await Deno.readTextFile(outside), text);
+      });
+
+      await t.step("the sweep removes the link, not its target", async () => {
+        const key = newKey();
+        const expired = `${parent}/expired`;
+        await Deno.writeTextFile(
+          expired,
+          JSON.stringify({ version: "x", record: record(Date.now() - 1) }),
+        );
+        await Deno.symlink(expired, `${dir}/${key}`);
+        assert.equal(await store.clearExpired(), 1);
+        assert.equal(await exists(`${dir}/${key}`), false);
+        assert.equal(await exists(expired), true);
+      });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "FileStore: special files named like a record never block or fail a read",
+  ignore: !POSIX,
+  fn: async (t) => {
+    await inTempDir(async (dir) => {
+      const store = new FileStore(dir, { sweepInterval: 0 });
+
+      await t.step("a FIFO reads as no session, and is removed", async () => {
+        const key = newKey();
+        const fifo = `${dir}/${key}`;
+        await mkfifo(fifo);
+        const reading = store.get(key);
+        assert.ok(await settlesBesideFifo(reading, fifo), "get hung on a FIFO");
+        assert.equal(await reading, null);
+        assert.equal(await exists(fifo), false);
+      });
+
+      await t.step("the sweep removes a FIFO without blocking", async () => {
+        const key = newKey();
+        const fifo = `${dir}/${key}`;
+        await mkfifo(fifo);
+        const clearing = store.clearExpired();
+        assert.ok(
+          await settlesBesideFifo(clearing, fifo),
+          "the sweep hung on a FIFO",
+        );
+        assert.equal(await clearing, 1);
+        assert.equal(await exists(fifo), false);
+      });
+
+      await t.step("a socket reads as no session, and is removed", async () => {
+        const key = newKey();
+        const socket = `${dir}/${key}`;
+        // What a process that died listening leaves (Deno.exit skips the
+        // unlink that closing the listener does); a child, since listening
+        // on a Unix socket needs --allow-net.
+        await evalScript(
+          `Deno.listen({ transport: "unix", path: ${
+            JSON.stringify(socket)
+          } }); Deno.exit(0);`,
+        );
+        assert.equal((await Deno.lstat(socket)).isSocket, true);
+        assert.equal(await store.get(key), null);
+        assert.equal(await exists(socket), false);
+      });
+
+      await t.step("a directory reads as no session, and is left", async () => {
+        const key = newKey();
+        await Deno.mkdir(`${dir}/${key}`);
+        assert.equal(await store.get(key), null);
+        assert.equal((await Deno.lstat(`${dir}/${key}`)).isDirectory, true);
+        await assert.rejects(
+          store.set(key, record(LATER), { version: null }),
+          (error: Error) =>
+            error.message ===
+              `FileStore: ${dir}/${key} is a directory, not a session file`,
+        );
+      });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "FileStore: a .lock symlink never creates or opens a file outside the directory",
+  ignore: !POSIX,
+  fn: async () => {
+    await inTempDir(async (parent) => {
+      const dir = `${parent}/store`;
+      // A store that locked through the link would wait on the test's lock.
+      const store = new FileStore(dir, { sweepInterval: 0, lockTimeout: 1 });
+      const [written, deleted, present] = [newKey(), newKey(), newKey()];
+      const created = `${parent}/created`;
+      await Deno.symlink(created, `${dir}/${written}.lock`);
+      await Deno.symlink(created, `${dir}/${deleted}.lock`);
+      const version = await store.set(written, record(LATER), {
+        version: null,
+      });
+      assert.equal((await store.get(written))?.version, version);
+      await store.delete(deleted);
+      assert.equal(await exists(created), false, "created outside");
+      // An existing file outside is neither written nor locked through one.
+      const target = await Deno.open(`${parent}/target`, {
+        read: true,
+        write: true,
+        create: true,
+      });
+      try {
+        assert.ok(await target.tryLock(true));
+        await Deno.symlink(`${parent}/target`, `${dir}/${present}.lock`);
+        await store.set(present, record(LATER), { version: null });
+        assert.equal(await Deno.readTextFile(`${parent}/target`), "");
+      } finally {
+        target.close();
+      }
+      assert.deepEqual(await names(dir), [present, written].sort());
+      assert.deepEqual(await names(parent), ["store", "target"]);
+    });
+  },
+});
+
+Deno.test("FileStore: a directory named like a lock fails its session's writes clearly", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    await Deno.mkdir(`${dir}/${key}.lock`);
+    const clear = (error: Error) =>
+      error.message ===
+        `FileStore: ${dir}/${key}.lock is a directory, not a lock file`;
+    await assert.rejects(
+      store.set(key, record(LATER), { version: null }),
+      clear,
+    );
+    await assert.rejects(store.delete(key), clear);
+    assert.deepEqual(await names(dir), [`${key}.lock`]);
+  });
+});
+
+Deno.test("FileStore: a missing directory is an error, not a missing session", async (t) => {
+  await inTempDir(async (parent) => {
+    const dir = `${parent}/store`;
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const key = newKey();
+    const version = await store.set(key, record(LATER), { version: null });
+
+    await t.step("deleted", async () => {
+      await Deno.remove(dir, { recursive: true });
+      const gone = (error: Error) =>
+        error.message.startsWith(
+          `FileStore: the session directory ${dir} is missing: `,
+        ) && error.cause instanceof Deno.errors.NotFound;
+      await assert.rejects(store.get(key), gone);
+      await assert.rejects(store.get(newKey()), gone);
+      await assert.rejects(
+        store.set(key, record(LATER), { version }),
+        gone,
+      );
+      await assert.rejects(store.delete(key), gone);
+      await assert.rejects(store.clearExpired(), Deno.errors.NotFound);
+    });
+
+    await t.step("replaced by a file", async () => {
+      await Deno.writeTextFile(dir, "");
+      const replaced = (error: Error) =>
+        error.message ===
+          `FileStore: the session directory ${dir} is not a directory`;
+      await assert.rejects(store.get(key), replaced);
+      await assert.rejects(
+        store.set(key, record(LATER), { version: null }),
+        replaced,
+      );
+    });
+  });
+});
+
+Deno.test({
+  name:
+    "FileStore's constructor fails on a directory it cannot create files in",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    // sysfs refuses to create files even for root. Deno lets only
+    // --allow-all near /sys, hence a child.
+    const dir = "/sys/kernel";
+    const script = `
+      import { FileStore } from ${
+      JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+    };
+      try {
+        new FileStore(${JSON.stringify(dir)});
+        console.log(JSON.stringify(["opened", false]));
+      } catch (error) {
+        console.log(JSON.stringify([error.message, error.cause instanceof Error]));
+      }`;
+    const [message, hasCause] = JSON.parse(await evalScript(script));
+    assert.ok(
+      message.startsWith(
+        `FileStore: cannot write in the session directory ${dir}: `,
+      ),
+      message,
+    );
+    assert.equal(hasCause, true);
+  },
+});
+
+Deno.test("FileStore's constructor fails without write permission on the directory", async () => {
+  await inTempDir(async (dir) => {
+    const script = `${dir}/open.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { FileStore } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };
+      try {
+        new FileStore(${JSON.stringify(dir)});
+        console.log("opened");
+      } catch (error) {
+        console.log(error.message);
+      }`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", `--allow-read=${dir}`, script],
+      stdout: "piped",
+      stderr: "inherit",
+      env: { NO_COLOR: "1" },
+    }).output();
+    assert.equal(output.code, 0);
+    assert.match(
+      new TextDecoder().decode(output.stdout),
+      new RegExp(
+        `^FileStore: cannot write in the session directory ${dir}: .*write access`,
+      ),
+    );
+    assert.deepEqual(await names(dir), ["open.ts"]);
+  });
+});
+
+Deno.test("FileStore.clearExpired skips and reports what it cannot sweep, and sweeps the rest", async () => {
+  await inTempDir(async (dir) => {
+    const store = new FileStore(dir, { sweepInterval: 0 });
+    const expired = Array.from({ length: 300 }, newKey);
+    for (const key of expired) {
+      await store.set(key, record(Date.now() - 1), { version: null });
+    }
+    // A directory where the first session's lock goes, and a non-empty one
+    // named like a record.
+    const [locked, folder] = [expired[0], newKey()];
+    await Deno.mkdir(`${dir}/${locked}.lock`);
+    await Deno.mkdir(`${dir}/${folder}`);
+    await Deno.writeTextFile(`${dir}/${folder}/x`, "");
+    const skipped: Array<[string, string]> = [];
+    const removed = await store.clearExpired({
+      onSkip: (name, error) => skipped.push([name, error.message]),
+    });
+    assert.equal(removed, 299);
+    assert.deepEqual(
+      skipped.sort(),
+      [
+        [
+          locked,
+          `FileStore: ${dir}/${locked}.lock is a directory, not a lock file`,
+        ],
+        [
+          `${locked}.lock`,
+          `FileStore: ${dir}/${locked}.lock is a directory, not a lock file`,
+        ],
+        [
+          folder,
+          `FileStore: ${dir}/${folder} is a directory, not a session file`,
+        ],
+      ].sort(),
+    );
+    assert.deepEqual(
+      await names(dir),
+      [locked, `${locked}.lock`, folder].sort(),
+    );
+    // A report that fails stops the sweep, which rejects with its error.
+    const stop = new Error("stop");
+    await assert.rejects(
+      store.clearExpired({
+        onSkip: () => {
+          throw stop;
+        },
+      }),
+      (error) => error === stop,
     );
   });
 });

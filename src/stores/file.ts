@@ -5,6 +5,7 @@
  * @module
  */
 
+import { constants, readFile } from "node:fs";
 import { isRecord } from "../record.ts";
 import type {
   SessionRecord,
@@ -34,6 +35,7 @@ export interface FileStoreOptions {
    * left behind); 0 turns the sweep off. The timer starts with the first
    * write, never keeps the process alive, and stops with
    * {@linkcode FileStore.close}. Default 3600: a sweep reads every file.
+   * Each entry a sweep cannot sweep is named on `console.error` and left.
    */
   sweepInterval?: number;
   /**
@@ -43,6 +45,37 @@ export interface FileStoreOptions {
   lockTimeout?: number;
   /** Clock in epoch milliseconds for expiry. Default `Date.now`. */
   now?: () => number;
+}
+
+/**
+ * Options for {@linkcode FileStore.clearExpired}.
+ *
+ * @example Count what a sweep left in place
+ * ```ts
+ * import { FileStore } from "@denokit/session";
+ *
+ * const dir = await Deno.makeTempDir(); // e.g. "./sessions"
+ * {
+ *   await using store = new FileStore(dir);
+ *   const skipped: string[] = [];
+ *   const removed = await store.clearExpired({
+ *     onSkip: (name, error) => skipped.push(`${name}: ${error.message}`),
+ *   });
+ *   console.log(`removed ${removed}, skipped ${skipped.length}`);
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface ClearExpiredOptions {
+  /**
+   * Called for each entry the sweep leaves in place because it cannot sweep
+   * it, with the entry's name in the directory and why: a record it cannot
+   * read, or whose lock it cannot take (held past `lockTimeout`, or a
+   * directory under the lock's name); a directory under a name the store
+   * uses. The sweep goes on with the other entries. Default: a line on
+   * `console.error`. If it throws, the sweep stops and rejects with that.
+   */
+  onSkip?: (name: string, error: Error) => void;
 }
 
 /** A store key: the SHA-256 hex digest the middleware makes. */
@@ -57,11 +90,38 @@ const TEMP = /^([0-9a-f]{64})\.[0-9a-f]{16}\.tmp$/;
 const LEFTOVER_AGE_MS = 60_000;
 /** How many files the sweep works on at once. */
 const SWEEP_BATCH = 64;
-/** A record file that cannot be read back as one. */
+/**
+ * An entry under a record's name that is no record, and that the store
+ * removes: a file that does not parse as one, a symlink, a FIFO, a socket.
+ */
 const CORRUPT = Symbol("corrupt");
+/** A directory under a record's name: no record; reads and the sweep leave it. */
+const DIRECTORY = Symbol("directory");
 
-/** A lock another process held for longer than `lockTimeout`. */
-class LockTimeoutError extends Error {}
+/**
+ * How a record is opened once its entry was found to be a regular file, so
+ * that what may be swapped in meanwhile cannot hang the read: a FIFO opens
+ * at once (O_NONBLOCK) and reads as empty. O_NOFOLLOW also refuses a symlink,
+ * but only under `--allow-all`: short of it, Deno opens the path it
+ * canonicalized for its permission check, which follows a symlink
+ * (denoland/deno#28716); looking first is what refuses one. `Deno.open`
+ * takes neither flag; `node:fs` does.
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) |
+  (constants.O_NONBLOCK ?? 0);
+/**
+ * What opening or reading a record with READ_FLAGS fails with when the entry
+ * has become something other than a regular file: a symlink (ELOOP; EMLINK
+ * on FreeBSD), a socket (ENXIO), a FIFO that has a writer but no data
+ * (EAGAIN). A FIFO without a writer reads as empty, which does not parse.
+ */
+const NOT_A_FILE = new Set(["ELOOP", "EMLINK", "ENXIO", "EAGAIN"]);
+
+/** What an entry is, from lstat or from listing the directory. */
+type EntryType = Pick<Deno.FileInfo, "isFile" | "isDirectory">;
+
+/** The session directory is gone, or is no longer a directory. */
+class DirectoryError extends Error {}
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -74,6 +134,38 @@ function randomHex(bytes: number): string {
 /** A record file's bytes: the version and the record, as JSON. */
 function encodeFile(version: string, record: SessionRecord): Uint8Array {
   return encoder.encode(JSON.stringify({ version, record }));
+}
+
+/**
+ * The bytes of the file at `path`, opened with READ_FLAGS. The callback
+ * `readFile` costs about what `Deno.readFile` does, the promise one (open,
+ * then read and close through a FileHandle) about twice that. Its types
+ * accept only a string flag; it takes the numeric flags `open` takes.
+ */
+function readRecordFile(path: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    readFile(
+      path,
+      { flag: READ_FLAGS as unknown as string },
+      (error, bytes) => error === null ? resolve(bytes) : reject(error),
+    );
+  });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The `code` of a `node:fs` error ("ENOENT"...). */
+function errorCode(error: unknown): unknown {
+  return typeof error === "object" && error !== null && "code" in error
+    ? error.code
+    : undefined;
+}
+
+/** The error for a directory where the store expects a file of its own. */
+function aDirectory(path: string, expected: string): Error {
+  return new Error(`FileStore: ${path} is a directory, not a ${expected}`);
 }
 
 function checkKey(key: unknown): string {
@@ -114,18 +206,24 @@ async function removeIfPresent(path: string): Promise<boolean> {
   }
 }
 
-/** Whether the open `file` is still the one named `path` (not unlinked or replaced). */
+async function lstatIfPresent(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * Whether the open `file` is a regular file still named `path`: not
+ * unlinked, not replaced, not reached through a symlink swapped in.
+ */
 async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
-  const [held, named] = await Promise.all([
-    file.stat(),
-    Deno.stat(path).catch((error) => {
-      if (error instanceof Deno.errors.NotFound) return null;
-      throw error;
-    }),
-  ]);
-  if (named === null) return false;
+  const [held, named] = await Promise.all([file.stat(), lstatIfPresent(path)]);
+  if (named === null || !held.isFile) return false;
   // Without inode numbers (not seen on Linux, macOS or Windows) trust the name.
-  if (held.ino === null || named.ino === null) return true;
+  if (held.ino === null || named.ino === null) return named.isFile;
   return held.ino === named.ino && held.dev === named.dev;
 }
 
@@ -140,16 +238,25 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  *   then renamed over the record: a reader sees the old record or the new,
  *   never part of one. A file that does not parse as a record reads as no
  *   session and is removed.
+ * - What is under a record's name is looked at before it is opened: a
+ *   symlink, FIFO or socket is never opened, reads as no session and is
+ *   removed (a symlink's target is never touched); a directory reads as no
+ *   session and is left alone, and a write to its name fails.
  * - Writes and deletes hold the session's lock: an exclusive `flock` on
  *   `<key>.lock`, which the kernel releases if the process dies, so a crash
  *   leaves no lock to wait out. The conditional write is checked under it,
- *   which makes the no-lost-update rule hold across processes.
+ *   which makes the no-lost-update rule hold across processes. A lock file
+ *   is never created or opened through a symlink: a symlink, FIFO or socket
+ *   under its name is removed; a directory there fails the session's writes.
  * - Files are created with mode 0600; the directory, if the store creates
  *   it, with 0700.
  *
  * The directory is created in the constructor, synchronously, so that a bad
- * path fails when the server starts rather than on its first request. The
- * store needs `--allow-read` and `--allow-write` for the directory only.
+ * path fails when the server starts rather than on its first request. If it
+ * disappears later (or is replaced by a file), every operation rejects with
+ * an error that names it: a lost directory never reads as a missing
+ * session. The store needs `--allow-read` and `--allow-write` for the
+ * directory only.
  * Locks rely on `flock`: keep the directory on a local disk, or on a network
  * file system whose locks work between its clients.
  *
@@ -180,8 +287,9 @@ export class FileStore implements SessionStore, AsyncDisposable {
 
   /**
    * Opens the store on `dir`, creating the directory (mode 0700) if it is
-   * missing. Throws a TypeError for invalid options, and an Error naming the
-   * directory when it cannot be created or is not a directory.
+   * missing, and checks that a file can be created and removed there. Throws
+   * a TypeError for invalid options, and an Error naming the directory when
+   * it cannot be created, is not a directory, or cannot be written in.
    */
   constructor(dir: string, options: FileStoreOptions = {}) {
     if (typeof dir !== "string" || dir === "") {
@@ -207,7 +315,7 @@ export class FileStore implements SessionStore, AsyncDisposable {
     } catch (error) {
       throw new Error(
         `FileStore: cannot use the session directory ${dir}: ${
-          error instanceof Error ? error.message : String(error)
+          messageOf(error)
         }`,
         { cause: error },
       );
@@ -215,6 +323,23 @@ export class FileStore implements SessionStore, AsyncDisposable {
     if (!info.isDirectory) {
       throw new Error(
         `FileStore: the session directory ${dir} is not a directory`,
+      );
+    }
+    // Create and remove a file now, so that a directory the store cannot
+    // write in fails here, naming itself, rather than the first save with a
+    // bare PermissionDenied. It has a temporary file's name: if a crash
+    // leaves it, the sweep removes it.
+    const probe = this.#path(`${randomHex(32)}.${randomHex(8)}.tmp`);
+    try {
+      Deno.openSync(probe, { write: true, createNew: true, mode: 0o600 })
+        .close();
+      Deno.removeSync(probe);
+    } catch (error) {
+      throw new Error(
+        `FileStore: cannot write in the session directory ${dir}: ${
+          messageOf(error)
+        }`,
+        { cause: error },
       );
     }
   }
@@ -225,22 +350,27 @@ export class FileStore implements SessionStore, AsyncDisposable {
   }
 
   /**
-   * Reads a record; `null` if there is none, or if its file is corrupt (the
-   * file is then removed). Rejects with a TypeError for a key that is not 64
-   * lowercase hex characters, and with the error when the file cannot be read.
+   * Reads a record; `null` if there is none, or if its file is corrupt or not
+   * a regular file (it is then removed, unless it is a directory). Rejects
+   * with a TypeError for a key that is not 64 lowercase hex characters, with
+   * an Error naming the directory when it is missing, and with the error
+   * when the file cannot be read.
    */
   async get(key: string): Promise<StoredSession | null> {
     checkKey(key);
     const found = await this.#read(key);
+    if (found === DIRECTORY) return null;
     if (found !== CORRUPT) return found;
     try {
       return await this.#locked([key], async () => {
         const again = await this.#read(key);
+        if (again === DIRECTORY) return null;
         if (again !== CORRUPT) return again;
         await removeIfPresent(this.#path(key));
         return null;
       });
-    } catch {
+    } catch (error) {
+      if (error instanceof DirectoryError) throw error;
       // Not removed this time (the sweep will try again); still no session.
       return null;
     }
@@ -260,14 +390,10 @@ export class FileStore implements SessionStore, AsyncDisposable {
     const written = await this.#locked(
       replaces === undefined ? [key] : [key, replaces],
       async () => {
-        const current = await this.#read(replaces ?? key);
-        const currentVersion = current === null || current === CORRUPT
-          ? null
-          : current.version;
-        if (currentVersion !== condition.version) return false;
-        if (replaces !== undefined) {
-          const target = await this.#read(key);
-          if (target !== null && target !== CORRUPT) return false;
+        const current = await this.#current(replaces ?? key);
+        if ((current?.version ?? null) !== condition.version) return false;
+        if (replaces !== undefined && await this.#current(key) !== null) {
+          return false;
         }
         await this.#writeAtomically(key, bytes);
         if (replaces !== undefined && replaces !== key) {
@@ -295,14 +421,20 @@ export class FileStore implements SessionStore, AsyncDisposable {
   }
 
   /**
-   * Removes every record past its `expiresAt`, and every corrupt one; returns
-   * how many. Also removes what a crash left behind: temporary files and
-   * lock files more than a minute old (not counted). Each removal is checked
+   * Removes every record past its `expiresAt`, and every corrupt one (a
+   * symlink, FIFO or socket under a record's name included); returns how
+   * many. Also removes what a crash left behind: temporary files and lock
+   * files more than a minute old (not counted). Each removal is checked
    * again under the session's lock, so a session refreshed meanwhile stays.
    * Files whose names the store does not make are left alone.
+   *
+   * An entry the sweep cannot sweep is left in place and reported to
+   * `options.onSkip` (by default, on `console.error`), and the sweep goes on.
+   * It rejects only when the directory cannot be listed or is lost midway,
+   * or when `onSkip` throws.
    */
-  clearExpired(): Promise<number> {
-    return this.#clear(false);
+  clearExpired(options: ClearExpiredOptions = {}): Promise<number> {
+    return this.#clear(false, options.onSkip);
   }
 
   /**
@@ -325,13 +457,52 @@ export class FileStore implements SessionStore, AsyncDisposable {
     return `${this.#dir}/${name}`;
   }
 
-  /** The stored session under `key`, `null`, or CORRUPT. */
-  async #read(key: string): Promise<StoredSession | null | typeof CORRUPT> {
+  /**
+   * The stored session under `key`, `null`, CORRUPT, or DIRECTORY. What the
+   * entry is gets looked at before it is opened, since opening a FIFO, or a
+   * file through a symlink, is what must not happen: the sweep passes the
+   * `type` its listing gave (which does not follow symlinks either); else
+   * lstat, synchronously. The record a request names is in the kernel's
+   * cache, and the syscall costs less than the round trip to Deno's thread
+   * pool an async lstat takes (a get ×1.2 slower for it, against ×1.8).
+   *
+   * Left open is the moment between that look and the open: whoever can
+   * write in the directory may swap in a FIFO, which O_NONBLOCK defuses, or
+   * a symlink, which short of `--allow-all` is followed (a file elsewhere
+   * that parses as a record reads as one; a device may be read without end).
+   * That is no more than such a writer can do anyway: write any record, or
+   * fill the disk.
+   */
+  async #read(
+    key: string,
+    type: EntryType | null = null,
+  ): Promise<StoredSession | null | typeof CORRUPT | typeof DIRECTORY> {
+    const path = this.#path(key);
+    if (type === null) {
+      try {
+        type = Deno.lstatSync(path);
+      } catch (error) {
+        if (
+          error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory
+        ) {
+          await this.#checkDirectory();
+          return null;
+        }
+        throw error;
+      }
+    }
+    if (type.isDirectory) return DIRECTORY;
+    if (!type.isFile) return CORRUPT;
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(this.#path(key));
+      bytes = await readRecordFile(path);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return null;
+      // Replaced since it was looked at: removed, or swapped for another kind.
+      const code = errorCode(error);
+      if (code === "ENOENT") return null;
+      if (code === "EISDIR") return DIRECTORY;
+      if (typeof code === "string" && NOT_A_FILE.has(code)) return CORRUPT;
       throw error;
     }
     let value: unknown;
@@ -346,6 +517,43 @@ export class FileStore implements SessionStore, AsyncDisposable {
       return CORRUPT;
     }
     return { record, version };
+  }
+
+  /**
+   * Throws a DirectoryError if the directory is missing or is no longer a
+   * directory. Called when a file is not found, so that a lost directory
+   * does not read as a missing session; the cost is on that path only.
+   */
+  async #checkDirectory(): Promise<void> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.#dir);
+    } catch (error) {
+      const what = error instanceof Deno.errors.NotFound
+        ? "is missing"
+        : "cannot be used";
+      throw new DirectoryError(
+        `FileStore: the session directory ${this.#dir} ${what}: ${
+          messageOf(error)
+        }`,
+        { cause: error },
+      );
+    }
+    if (!info.isDirectory) {
+      throw new DirectoryError(
+        `FileStore: the session directory ${this.#dir} is not a directory`,
+      );
+    }
+  }
+
+  /**
+   * The stored session under `key`, for a write to check: a corrupt entry
+   * counts as none (the write replaces it); a directory fails the write.
+   */
+  async #current(key: string): Promise<StoredSession | null> {
+    const found = await this.#read(key);
+    if (found === DIRECTORY) throw aDirectory(this.#path(key), "session file");
+    return found === CORRUPT ? null : found;
   }
 
   /** Writes `bytes` to a temporary file, flushes it, and renames it to `key`. */
@@ -423,21 +631,18 @@ export class FileStore implements SessionStore, AsyncDisposable {
     const path = this.#path(`${key}.lock`);
     const deadline = Date.now() + this.#lockTimeout;
     for (let attempt = 0;; attempt++) {
-      const file = await Deno.open(path, {
-        read: true,
-        write: true,
-        create: true,
-        mode: 0o600,
-      });
-      let held = false;
-      try {
-        held = await file.tryLock(true) && await isNamed(file, path);
-      } finally {
-        if (!held) file.close();
+      const file = await this.#openLock(path);
+      if (file !== null) {
+        let held = false;
+        try {
+          held = await file.tryLock(true) && await isNamed(file, path);
+        } finally {
+          if (!held) file.close();
+        }
+        if (held) return file;
       }
-      if (held) return file;
       if (Date.now() >= deadline) {
-        throw new LockTimeoutError(
+        throw new Error(
           `FileStore: gave up after ${
             this.#lockTimeout / 1000
           } s waiting for another process to release ${path}`,
@@ -448,43 +653,98 @@ export class FileStore implements SessionStore, AsyncDisposable {
     }
   }
 
-  async #clear(fromTimer: boolean): Promise<number> {
+  /**
+   * Opens the lock file at `path`, creating it, never through a symlink: an
+   * exclusive create does not follow one, and an existing name is opened
+   * only once lstat finds a regular file there (isNamed then checks that the
+   * file opened is that one, so a symlink swapped in meanwhile is opened
+   * without create, then let go). A symlink, FIFO or socket under the name
+   * is none of the store's: it is removed (never its target). Resolves to
+   * null when the name changed meanwhile.
+   */
+  async #openLock(path: string): Promise<Deno.FsFile | null> {
+    try {
+      return await Deno.open(path, {
+        read: true,
+        write: true,
+        createNew: true,
+        mode: 0o600,
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        if (
+          error instanceof Deno.errors.NotFound ||
+          error instanceof Deno.errors.NotADirectory
+        ) await this.#checkDirectory();
+        throw error;
+      }
+    }
+    const info = await lstatIfPresent(path);
+    if (info === null) return null;
+    if (info.isDirectory) throw aDirectory(path, "lock file");
+    if (!info.isFile) {
+      await removeIfPresent(path);
+      return null;
+    }
+    try {
+      return await Deno.open(path, { read: true, write: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  }
+
+  async #clear(
+    fromTimer: boolean,
+    onSkip = (name: string, error: Error) =>
+      console.error(
+        `FileStore: the sweep skipped ${this.#path(name)}: ${error.message}`,
+      ),
+  ): Promise<number> {
     const now = this.#now();
     let removed = 0;
     let batch: Promise<void>[] = [];
-    const visit = async (name: string) => {
-      try {
-        await visitFile(name);
-      } catch (error) {
-        // A file whose lock a stuck process holds is left for the next sweep.
-        if (!(error instanceof LockTimeoutError)) throw error;
-      }
-    };
-    const visitFile = async (name: string) => {
+    /** What stops the sweep: a lost directory, or onSkip throwing. */
+    const stops: unknown[] = [];
+    // Never rejects: a visit that failed while the loop awaits the next
+    // entry would be an unhandled rejection.
+    const visit = (name: string, type: EntryType) =>
+      visitEntry(name, type).catch((error) => {
+        if (error instanceof DirectoryError) throw error;
+        onSkip(name, error instanceof Error ? error : new Error(String(error)));
+      }).catch((error) => {
+        stops.push(error);
+      });
+    const visitEntry = async (name: string, type: EntryType) => {
       if (KEY.test(name)) {
-        const found = await this.#read(name);
-        if (
-          found !== CORRUPT && (found === null || found.record.expiresAt > now)
-        ) return;
+        const found = await this.#read(name, type);
+        if (found === DIRECTORY) {
+          throw aDirectory(this.#path(name), "session file");
+        }
+        if (found === null) return;
+        if (found !== CORRUPT && found.record.expiresAt > now) return;
         await this.#locked([name], async () => {
           const again = await this.#read(name);
           if (
             again === CORRUPT ||
-            (again !== null && again.record.expiresAt <= now)
+            (again !== null && again !== DIRECTORY &&
+              again.record.expiresAt <= now)
           ) {
             if (await removeIfPresent(this.#path(name))) removed++;
           }
         });
         return;
       }
-      const leftover = LOCK.exec(name) ?? TEMP.exec(name);
+      const lock = LOCK.exec(name);
+      const leftover = lock ?? TEMP.exec(name);
       if (leftover === null) return;
-      let info: Deno.FileInfo;
-      try {
-        info = await Deno.stat(this.#path(name));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return;
-        throw error;
+      const info = await lstatIfPresent(this.#path(name));
+      if (info === null) return;
+      if (info.isDirectory) {
+        throw aDirectory(
+          this.#path(name),
+          lock === null ? "temporary file" : "lock file",
+        );
       }
       if (Date.now() - (info.mtime?.getTime() ?? 0) < LEFTOVER_AGE_MS) return;
       // Under the session's lock no write is in progress, so a temporary
@@ -493,22 +753,20 @@ export class FileStore implements SessionStore, AsyncDisposable {
         if (TEMP.test(name)) await removeIfPresent(this.#path(name));
       });
     };
-    // Waits for the whole batch even when one fails, so that no file
-    // operation outlives the call.
-    const settle = async () => {
-      const results = await Promise.allSettled(batch);
-      batch = [];
-      for (const result of results) {
-        if (result.status === "rejected") throw result.reason;
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if ((fromTimer && this.#closed) || stops.length > 0) break;
+        batch.push(visit(entry.name, entry));
+        if (batch.length >= SWEEP_BATCH) {
+          await Promise.all(batch);
+          batch = [];
+        }
       }
-    };
-    for await (const entry of Deno.readDir(this.#dir)) {
-      if (fromTimer && this.#closed) break;
-      if (!entry.isFile) continue;
-      batch.push(visit(entry.name));
-      if (batch.length >= SWEEP_BATCH) await settle();
+    } finally {
+      // Even when the listing fails: no file operation outlives the call.
+      await Promise.all(batch);
     }
-    await settle();
+    if (stops.length > 0) throw stops[0];
     return removed;
   }
 
