@@ -5,6 +5,7 @@ import {
   FileStore,
   getSession,
   type SessionRecord,
+  SessionTooLargeError,
   withSession,
 } from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
@@ -18,9 +19,23 @@ Deno.test("FileStore passes the conformance suite", async (t) => {
     dispose: async (store) => {
       await store.close();
       const dir = store.dir;
-      // Every lock is released and no temporary file is left: only records.
+      // Every lock is released and no temporary file is left: only records,
+      // and the users' filings (a directory of one per user, of one empty
+      // file per session).
+      const hex = /^[0-9a-f]{64}$/;
       for await (const entry of Deno.readDir(dir)) {
-        assert.match(entry.name, /^[0-9a-f]{64}$/);
+        if (entry.name === "users" && entry.isDirectory) {
+          for await (const user of Deno.readDir(`${dir}/users`)) {
+            assert.match(user.name, hex);
+            for await (
+              const filed of Deno.readDir(`${dir}/users/${user.name}`)
+            ) {
+              assert.match(filed.name, hex);
+            }
+          }
+          continue;
+        }
+        assert.match(entry.name, hex);
       }
       await Deno.remove(dir, { recursive: true });
     },
@@ -1024,5 +1039,52 @@ Deno.test("FileStore.clearExpired skips and reports what it cannot sweep, and sw
       }),
       (error) => error === stop,
     );
+  });
+});
+
+Deno.test("FileStore: the sweep removes the filings a crash or an expiry left behind", async () => {
+  await inTempDir(async (dir) => {
+    await using store = new FileStore(dir, { sweepInterval: 0 });
+    const live = newKey(), expired = newKey(), orphan = newKey();
+    const user = (expiresAt: number) => ({ ...record(expiresAt), user: "ram" });
+    await store.set(live, user(LATER), { version: null });
+    await store.set(expired, user(Date.now() - 1), { version: null });
+    // As if a crash came between the filing and the record's write.
+    const userDir =
+      (await Array.fromAsync(Deno.readDir(`${dir}/users`)))[0].name;
+    await Deno.writeFile(`${dir}/users/${userDir}/${orphan}`, new Uint8Array());
+    assert.equal(
+      (await store.listUser("ram")).length,
+      2,
+      "the orphan reads as nothing",
+    );
+    assert.equal(await store.clearExpired(), 1);
+    assert.deepEqual(
+      await names(`${dir}/users/${userDir}`),
+      [live],
+    );
+    assert.deepEqual((await store.listUser("ram")).map((e) => e.key), [live]);
+  });
+});
+
+Deno.test("FileStore refuses a session over maxSessionBytes before writing anything", async () => {
+  await inTempDir(async (dir) => {
+    await using store = new FileStore(dir, {
+      sweepInterval: 0,
+      maxSessionBytes: 400,
+    });
+    const key = newKey();
+    const version = await store.set(key, record(LATER), { version: null });
+    await assert.rejects(
+      store.set(key, { ...record(LATER), data: { note: "x".repeat(400) } }, {
+        version,
+      }),
+      (error: Error) =>
+        error instanceof SessionTooLargeError &&
+        /^FileStore: the session is \d+ bytes, over its limit of 400 bytes; largest keys: "note" \(402 bytes\)$/
+          .test(error.message),
+    );
+    assert.deepEqual(await store.get(key), { record: record(LATER), version });
+    assert.throws(() => new FileStore(dir, { maxSessionBytes: 0 }), TypeError);
   });
 });

@@ -16,9 +16,6 @@ import {
 import { Client, type OpenStore, Pause, STORES } from "./app.ts";
 import { parseSetCookie } from "./helpers.ts";
 
-/** The stores that are UserIndexes. */
-const INDEXED = STORES.filter(({ name }) => name !== "FileStore");
-
 /** What the app answers. */
 interface Seen {
   data: Record<string, string>;
@@ -85,7 +82,7 @@ function app(
 
 const whoami = (client: Client) => client.json<Seen>("/whoami");
 
-for (const { name, open } of INDEXED) {
+for (const { name, open } of STORES) {
   Deno.test(`${name}: sessions that know their user`, async (t) => {
     const step = (title: string, fn: (opened: OpenStore) => Promise<void>) =>
       t.step(title, async () => {

@@ -6,11 +6,14 @@
  */
 
 import { constants, readFile } from "node:fs";
-import { isRecord } from "../record.ts";
+import { sha256Hex } from "../hmac.ts";
+import { isRecord, SessionTooLargeError } from "../record.ts";
 import type {
   SessionRecord,
   SessionStore,
   StoredSession,
+  UserIndex,
+  UserSessionEntry,
   WriteCondition,
 } from "../store.ts";
 
@@ -43,6 +46,12 @@ export interface FileStoreOptions {
    * before it rejects. Default 10.
    */
   lockTimeout?: number;
+  /**
+   * The most bytes of one session's file: a larger session is refused with
+   * a `SessionTooLargeError` before anything is written. Default 65,536,
+   * Deno KV's limit, so that an app moves between stores unchanged.
+   */
+  maxSessionBytes?: number;
   /** Clock in epoch milliseconds for expiry. Default `Date.now`. */
   now?: () => number;
 }
@@ -80,6 +89,8 @@ export interface ClearExpiredOptions {
 
 /** A store key: the SHA-256 hex digest the middleware makes. */
 const KEY = /^[0-9a-f]{64}$/;
+/** The subdirectory of the users' filings. */
+const USERS = "users";
 const LOCK = /^([0-9a-f]{64})\.lock$/;
 const TEMP = /^([0-9a-f]{64})\.[0-9a-f]{16}\.tmp$/;
 /**
@@ -274,10 +285,11 @@ async function isNamed(file: Deno.FsFile, path: string): Promise<boolean> {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export class FileStore implements SessionStore, AsyncDisposable {
+export class FileStore implements SessionStore, UserIndex, AsyncDisposable {
   readonly #dir: string;
   readonly #sweepInterval: number;
   readonly #lockTimeout: number;
+  readonly #maxSessionBytes: number;
   readonly #now: () => number;
   /** Per key, the end of the queue of this store's operations holding its lock. */
   readonly #queues = new Map<string, Promise<void>>();
@@ -295,9 +307,20 @@ export class FileStore implements SessionStore, AsyncDisposable {
     if (typeof dir !== "string" || dir === "") {
       throw new TypeError("FileStore: dir must be a non-empty path");
     }
-    const { sweepInterval = 3600, lockTimeout = 10, now = Date.now } = options;
+    const {
+      sweepInterval = 3600,
+      lockTimeout = 10,
+      maxSessionBytes = 65_536,
+      now = Date.now,
+    } = options;
     this.#sweepInterval = seconds("sweepInterval", sweepInterval, true);
     this.#lockTimeout = seconds("lockTimeout", lockTimeout, false);
+    if (!Number.isSafeInteger(maxSessionBytes) || maxSessionBytes < 1) {
+      throw new TypeError(
+        `FileStore: maxSessionBytes must be a whole number of at least 1, got ${maxSessionBytes}`,
+      );
+    }
+    this.#maxSessionBytes = maxSessionBytes;
     if (typeof now !== "function") {
       throw new TypeError("FileStore: now must be a function");
     }
@@ -376,7 +399,11 @@ export class FileStore implements SessionStore, AsyncDisposable {
     }
   }
 
-  /** Writes a record if the condition holds; see {@linkcode SessionStore.set}. */
+  /**
+   * Writes a record if the condition holds; see {@linkcode SessionStore.set}.
+   * Rejects with a `SessionTooLargeError`, writing nothing, when the file
+   * would be over `maxSessionBytes`.
+   */
   async set(
     key: string,
     record: SessionRecord,
@@ -387,14 +414,28 @@ export class FileStore implements SessionStore, AsyncDisposable {
     if (replaces !== undefined) checkKey(replaces);
     const version = randomHex(16);
     const bytes = encodeFile(version, record);
+    if (bytes.length > this.#maxSessionBytes) {
+      throw new SessionTooLargeError(
+        "FileStore",
+        record,
+        bytes.length,
+        this.#maxSessionBytes,
+      );
+    }
+    const source = replaces ?? key;
     const written = await this.#locked(
       replaces === undefined ? [key] : [key, replaces],
       async () => {
-        const current = await this.#current(replaces ?? key);
+        const current = await this.#current(source);
         if ((current?.version ?? null) !== condition.version) return false;
         if (replaces !== undefined && await this.#current(key) !== null) {
           return false;
         }
+        // The filing is made before the record and undone after it, so
+        // that a crash between the two leaves at worst an entry too many
+        // (which listUser checks against the record, and the sweep removes),
+        // never a session missing from its user's list.
+        if (record.user !== undefined) await this.#file(record.user, key);
         await this.#writeAtomically(key, bytes);
         if (replaces !== undefined && replaces !== key) {
           if (forward === undefined) {
@@ -406,6 +447,10 @@ export class FileStore implements SessionStore, AsyncDisposable {
             );
           }
         }
+        const filed = current?.record.user;
+        if (filed !== undefined && (filed !== record.user || source !== key)) {
+          await this.#unfile(filed, source);
+        }
         return true;
       },
     );
@@ -414,10 +459,61 @@ export class FileStore implements SessionStore, AsyncDisposable {
     return version;
   }
 
-  /** Deletes a record; rejects with a TypeError for a malformed key. */
+  /** Deletes a record, and its filing; rejects with a TypeError for a malformed key. */
   async delete(key: string): Promise<void> {
     checkKey(key);
-    await this.#locked([key], () => removeIfPresent(this.#path(key)));
+    await this.#locked([key], async () => {
+      const current = await this.#read(key);
+      await removeIfPresent(this.#path(key));
+      if (typeof current === "object" && current !== null) {
+        const { user } = current.record;
+        if (user !== undefined) await this.#unfile(user, key);
+      }
+    });
+  }
+
+  /**
+   * The records filed under `user`: one empty file per session in
+   * `users/<sha256 hex of the user>/` inside the directory; see
+   * {@linkcode UserIndex.listUser}.
+   */
+  async listUser(user: string): Promise<UserSessionEntry[]> {
+    const entries: UserSessionEntry[] = [];
+    let names: string[];
+    try {
+      names = (await Array.fromAsync(Deno.readDir(this.#userDir(user))))
+        .map((entry) => entry.name).filter((name) => KEY.test(name));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return entries;
+      throw error;
+    }
+    for (const key of names) {
+      const found = await this.#read(key);
+      if (typeof found === "object" && found !== null) {
+        entries.push({ key, stored: found });
+      }
+    }
+    return entries;
+  }
+
+  /** The directory of `user`'s filing. */
+  #userDir(user: string): string {
+    return this.#path(`${USERS}/${sha256Hex(user)}`);
+  }
+
+  /** Files `key` under `user`. */
+  async #file(user: string, key: string): Promise<void> {
+    const dir = this.#userDir(user);
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    await Deno.writeFile(`${dir}/${key}`, new Uint8Array(0), { mode: 0o600 });
+  }
+
+  /** Takes `key` out of `user`'s filing, and the filing away once empty. */
+  async #unfile(user: string, key: string): Promise<void> {
+    const dir = this.#userDir(user);
+    await removeIfPresent(`${dir}/${key}`);
+    // Fails while another session of the user is filed: it stays.
+    await Deno.remove(dir).catch(() => {});
   }
 
   /**
@@ -731,6 +827,8 @@ export class FileStore implements SessionStore, AsyncDisposable {
               again.record.expiresAt <= now)
           ) {
             if (await removeIfPresent(this.#path(name))) removed++;
+            const user = again === CORRUPT ? undefined : again.record.user;
+            if (user !== undefined) await this.#unfile(user, name);
           }
         });
         return;
@@ -767,7 +865,49 @@ export class FileStore implements SessionStore, AsyncDisposable {
       await Promise.all(batch);
     }
     if (stops.length > 0) throw stops[0];
+    await this.#clearFilings(fromTimer, onSkip);
     return removed;
+  }
+
+  /**
+   * Removes the filings that no longer match their record (left by a crash
+   * between a write and its unfiling, or by a record removed elsewhere).
+   */
+  async #clearFilings(
+    fromTimer: boolean,
+    onSkip: (name: string, error: Error) => void,
+  ): Promise<void> {
+    let users: Deno.DirEntry[];
+    try {
+      users = await Array.fromAsync(Deno.readDir(this.#path(USERS)));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    for (const user of users) {
+      if (fromTimer && this.#closed) return;
+      const dir = this.#path(`${USERS}/${user.name}`);
+      try {
+        for await (const filed of Deno.readDir(dir)) {
+          if (!KEY.test(filed.name)) continue;
+          await this.#locked([filed.name], async () => {
+            const found = await this.#read(filed.name);
+            const owner = typeof found === "object" && found !== null
+              ? found.record.user
+              : undefined;
+            if (owner === undefined || sha256Hex(owner) !== user.name) {
+              await removeIfPresent(`${dir}/${filed.name}`);
+            }
+          });
+        }
+        await Deno.remove(dir).catch(() => {});
+      } catch (error) {
+        onSkip(
+          `${USERS}/${user.name}`,
+          error instanceof Error ? error : new Error(String(error)),
+        );
+      }
+    }
   }
 
   #startSweep(): void {
