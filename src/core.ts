@@ -18,8 +18,10 @@ import { isEmptyData, type SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
 import {
   applyHeaders,
-  responseCookie,
+  responseHeaders,
   responseSave,
+  type SessionHeaders,
+  VARY_ONLY,
   withHeaders,
 } from "./rules.ts";
 import type { SessionRecord } from "./store.ts";
@@ -129,14 +131,16 @@ export class RequestSession {
     }
     if (this.#loading === null) return response;
     const state = this.#state;
+    const config = this.#config;
     if (state === null) {
-      return withHeaders(response, await this.#finish(response.status));
+      return withHeaders(response, config, await this.#finish(response.status));
     }
     const saving = responseSave(state, response.status);
     if (saving !== null) await saving;
     return withHeaders(
       response,
-      responseCookie(state, response.status, this.#request),
+      config,
+      responseHeaders(state, response.status, this.#request),
     );
   }
 
@@ -147,11 +151,11 @@ export class RequestSession {
    */
   async commitHeaders(status: number, headers: Headers): Promise<void> {
     if (this.#loading === null) return;
-    applyHeaders(headers, await this.#finish(status));
+    applyHeaders(headers, this.#config, await this.#finish(status));
   }
 
-  /** Saves as a response of `status` requires; the Set-Cookie value it carries. */
-  async #finish(status: number): Promise<string | null> {
+  /** Saves as a response of `status` requires; what the response carries. */
+  async #finish(status: number): Promise<SessionHeaders> {
     let state = this.#state;
     if (state === null) {
       // Still loading (the handler did not wait for it), or it failed.
@@ -159,14 +163,14 @@ export class RequestSession {
         await this.#loading;
       } catch {
         // The handler saw the store fail and answered anyway: nothing to save.
-        return null;
+        return VARY_ONLY;
       }
       state = this.#state;
-      if (state === null) return null;
+      if (state === null) return VARY_ONLY;
     }
     const saving = responseSave(state, status);
     if (saving !== null) await saving;
-    return responseCookie(state, status, this.#request);
+    return responseHeaders(state, status, this.#request);
   }
 
   /**
@@ -197,8 +201,19 @@ export class RequestSession {
   async #load(): Promise<Session> {
     const config = this.#config;
     const now = config.now();
-    const values = cookieValues(config, this.#request);
-    let cookie: IncomingCookie = values.length === 0 ? null : "invalid";
+    const request = this.#request;
+    // With the header transport, a client that sends the header (empty
+    // while it has no session) is answered in it; its value goes first.
+    const sent = config.header === null
+      ? null
+      : request.headers.get(config.header);
+    const values = sent === null
+      ? cookieValues(config, request)
+      : [sent.trim(), ...cookieValues(config, request)];
+    // Sent but opening no session: cleared (an empty header is no value).
+    let cookie: IncomingCookie = values.length > (sent?.trim() === "" ? 1 : 0)
+      ? "invalid"
+      : null;
     let held: HeldSession | null = null;
     let wasExpired = false;
     let rotatedTo = false;
@@ -268,6 +283,7 @@ export class RequestSession {
       isNew: held === null,
       wasExpired: held === null && wasExpired,
       cookieAction: rotatedTo ? "send" : null,
+      transport: sent === null ? "cookie" : "header",
     };
     this.#state = state;
     return new Session(state);

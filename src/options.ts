@@ -133,6 +133,15 @@ export interface SessionOptions {
    * with is reported on `console.error` and changes nothing.
    */
   onEvent?: (event: SessionEvent) => void | Promise<void>;
+  /**
+   * A request header that also carries the session id, for API and mobile
+   * clients without cookies, e.g. `"X-Session-Id"`: a client that sends it
+   * (empty while it has no session) is answered in the same header with a
+   * new or rotated id, and with an empty one when the session ends, instead
+   * of a cookie. Signed like the cookie with `secrets`. When a request
+   * carries both, the header's value is tried first. Default none.
+   */
+  header?: string;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -148,6 +157,8 @@ export interface Config {
   trustProxy: boolean;
   userKey: string | null;
   rotationGraceMs: number;
+  /** The header transport's header name, or null. */
+  header: string | null;
   onEvent: ((event: SessionEvent) => void | Promise<void>) | null;
   absoluteTimeoutMs: number;
   idleTimeoutMs: number | null;
@@ -173,6 +184,18 @@ export const MAX_LIFETIME_DAYS = 400;
 /** {@linkcode MAX_LIFETIME_DAYS} in milliseconds. */
 export const MAX_LIFETIME_MS = MAX_LIFETIME_DAYS * 86_400_000;
 
+/** Headers the transport must not take over. */
+const RESERVED_HEADERS = new Set([
+  "cookie",
+  "set-cookie",
+  "authorization",
+  "host",
+  "content-type",
+  "content-length",
+  "vary",
+  "cache-control",
+]);
+
 function fail(message: string): never {
   throw new TypeError(`withSession: ${message}`);
 }
@@ -197,6 +220,7 @@ const OPTION_NAMES = new Set([
   "userKey",
   "rotationGrace",
   "onEvent",
+  "header",
   "now",
 ]);
 const COOKIE_OPTION_NAMES = new Set([
@@ -390,6 +414,19 @@ export function resolveOptions(options: SessionOptions): Config {
   if (onEvent !== null && typeof onEvent !== "function") {
     fail(`onEvent must be a function, got ${show(onEvent)}`);
   }
+  const header = options.header ?? null;
+  if (header !== null) {
+    if (typeof header !== "string" || !isCookieName(header)) {
+      fail(`header must be a header name (a token), got ${show(header)}`);
+    }
+    if (RESERVED_HEADERS.has(header.toLowerCase())) {
+      fail(
+        `header ${
+          JSON.stringify(header)
+        } is a header with a meaning of its own; name one of yours, e.g. "X-Session-Id"`,
+      );
+    }
+  }
   const writer = writerFor(store);
   if (onEvent !== null) writer.listen(onEvent);
 
@@ -402,6 +439,7 @@ export function resolveOptions(options: SessionOptions): Config {
     trustProxy: boolean("trustProxy", options.trustProxy, false),
     userKey,
     rotationGraceMs,
+    header,
     onEvent,
     absoluteTimeoutMs,
     idleTimeoutMs,

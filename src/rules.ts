@@ -1,7 +1,7 @@
 /**
  * Django's SessionMiddleware rules, applied to a response: whether the
  * session is saved, and what the response carries for it (`Vary: Cookie`,
- * the session cookie set or cleared).
+ * the session cookie set or cleared, or the session header).
  *
  * @module
  */
@@ -29,37 +29,64 @@ export function responseSave(
 }
 
 /**
- * The Set-Cookie value a response of `status` carries once its save is done,
- * or null.
+ * What a response carries for its session besides `Vary`: the Set-Cookie
+ * value, or with the header transport the header to set (empty when the
+ * session ended).
  */
-export function responseCookie(
+export interface SessionHeaders {
+  readonly setCookie: string | null;
+  readonly header: readonly [name: string, value: string] | null;
+}
+
+/** Nothing but `Vary`. */
+export const VARY_ONLY: SessionHeaders = { setCookie: null, header: null };
+
+/** What a response of `status` carries for its session once its save is done. */
+export function responseHeaders(
   state: SessionState,
   status: number,
   request: Request,
-): string | null {
+): SessionHeaders {
   const action = state.cookieAction ??
     (status >= 500 ? "none" : defaultAction(state));
-  if (action === "none") return null;
-  const { config } = state;
+  if (action === "none") return VARY_ONLY;
+  const { config, held } = state;
+  if (state.transport === "header" && config.header !== null) {
+    const value = action === "clear" || held === null ? "" : valueOf(state);
+    return { setCookie: null, header: [config.header, value] };
+  }
   const secure = isSecure(config, request);
-  if (action === "clear") return config.setCookie.clear(secure);
-  const { held, cookie: incoming } = state;
-  if (held === null) return null;
+  if (action === "clear") {
+    return { setCookie: config.setCookie.clear(secure), header: null };
+  }
+  if (held === null) return VARY_ONLY;
   const record = held.stored.record;
+  const value = valueOf(state);
+  if (record.browserSession) {
+    return { setCookie: config.setCookie.set(value, secure), header: null };
+  }
+  const maxAge = Math.max(
+    0,
+    Math.ceil((record.absoluteExpiresAt - state.now) / 1000),
+  );
+  return {
+    setCookie: config.setCookie.set(value, secure, maxAge, state.now),
+    header: null,
+  };
+}
+
+/** The value that carries the held session: its id, signed with `secrets`. */
+function valueOf(state: SessionState): string {
+  const { config, held, cookie: incoming } = state;
+  if (held === null) return "";
   // The value that came in is still right if it was signed with the first
   // secret for this id: HMAC is deterministic, so no need to sign again.
-  const value = config.signer === null
+  return config.signer === null
     ? held.id
     : typeof incoming === "object" && incoming !== null && !incoming.stale &&
         incoming.id === held.id
     ? incoming.value
     : config.signer.sign(held.id);
-  if (record.browserSession) return config.setCookie.set(value, secure);
-  const maxAge = Math.max(
-    0,
-    Math.ceil((record.absoluteExpiresAt - state.now) / 1000),
-  );
-  return config.setCookie.set(value, secure, maxAge, state.now);
 }
 
 /**
@@ -103,25 +130,43 @@ function defaultAction(state: SessionState): "send" | "clear" | "none" {
 }
 
 /**
- * Adds `Vary: Cookie` (once, beside any other Vary) and the Set-Cookie value;
- * a response that sets the cookie is kept out of shared caches, which would
- * hand the session to the next visitor.
+ * Adds `Vary: Cookie` (and the session header's name, with the header
+ * transport; each once, beside any other Vary), and the Set-Cookie value or
+ * the session header; a response that carries the session is kept out of
+ * shared caches, which would hand it to the next visitor.
  */
-export function applyHeaders(headers: Headers, setCookie: string | null): void {
+export function applyHeaders(
+  headers: Headers,
+  config: Config,
+  session: SessionHeaders,
+): void {
+  addVary(headers, "Cookie");
+  if (config.header !== null) addVary(headers, config.header);
+  if (session.setCookie !== null) {
+    headers.append("set-cookie", session.setCookie);
+    keepPrivate(headers);
+  }
+  if (session.header !== null) {
+    headers.set(session.header[0], session.header[1]);
+    keepPrivate(headers);
+  }
+}
+
+/** Adds `name` to Vary unless it (or `*`) is there. */
+function addVary(headers: Headers, name: string): void {
   const vary = headers.get("vary");
   if (vary === null) {
-    headers.set("vary", "Cookie");
-  } else if (
+    headers.set("vary", name);
+    return;
+  }
+  const lower = name.toLowerCase();
+  if (
     !vary.split(",").some((token) => {
-      const name = token.trim().toLowerCase();
-      return name === "cookie" || name === "*";
+      const listed = token.trim().toLowerCase();
+      return listed === lower || listed === "*";
     })
   ) {
-    headers.set("vary", `${vary}, Cookie`);
-  }
-  if (setCookie !== null) {
-    headers.append("set-cookie", setCookie);
-    keepPrivate(headers);
+    headers.set("vary", `${vary}, ${name}`);
   }
 }
 
@@ -151,15 +196,16 @@ function keepPrivate(headers: Headers): void {
  */
 export function withHeaders(
   response: Response,
-  setCookie: string | null,
+  config: Config,
+  session: SessionHeaders,
 ): Response {
   try {
-    applyHeaders(response.headers, setCookie);
+    applyHeaders(response.headers, config, session);
     return response;
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
     const copy = new Response(response.body, response);
-    applyHeaders(copy.headers, setCookie);
+    applyHeaders(copy.headers, config, session);
     return copy;
   }
 }

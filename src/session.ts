@@ -100,6 +100,11 @@ export interface SessionState {
    * then decide).
    */
   cookieAction: "send" | "clear" | "none" | null;
+  /**
+   * How the response carries the session: in the cookie, or (the client
+   * sent the `header` option's header) in that header.
+   */
+  readonly transport: "cookie" | "header";
 }
 
 /**

@@ -689,3 +689,33 @@ Deno.test("trustProxy: secure 'auto' follows the proxy's Forwarded or X-Forwarde
     });
   }
 });
+
+Deno.test("the header transport keeps the rules: lazy, no save on a 5xx, reserved names refused", async () => {
+  const store = new SpyStore();
+  const header = "X-Session-Id";
+  const handler = withSession(async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/untouched") return new Response("no session");
+    (await getSession(req)).set("a", 1);
+    return new Response("ok", { status: path === "/fail" ? 503 : 200 });
+  }, { store, header });
+  const untouched = await call(handler, "/untouched", {
+    headers: { [header]: "" },
+  });
+  assert.equal(untouched.headers.get("vary"), null);
+  assert.equal(store.gets + store.sets, 0);
+  const failed = await call(handler, "/fail", { headers: { [header]: "" } });
+  assert.equal(failed.headers.get(header), null);
+  assert.equal(store.sets, 0);
+  const saved = await call(handler, "/", { headers: { [header]: "" } });
+  assert.match(saved.headers.get(header)!, /^[A-Za-z0-9_-]{43}$/);
+  for (
+    const name of ["Cookie", "set-cookie", "Authorization", "bad name", ""]
+  ) {
+    assert.throws(
+      () => withSession(() => new Response(""), { header: name }),
+      TypeError,
+      name,
+    );
+  }
+});

@@ -2,15 +2,18 @@
  * A session server for the tests over real HTTP, run as its own process:
  *
  *   deno run ... tests/session_server.ts --store memory|kv|file [--path P]
- *     [--port 0]
+ *     [--port 0] [--header NAME] [--secret S]
  *
  * It prints `Listening on http://127.0.0.1:PORT/` and answers:
  *
  *   GET /set?k=v&...   sets each pair          GET /delete?k&...  deletes each
  *   GET /rotate?k=v    rotate(), then sets     GET /flush         flush()
  *   GET /data          the data as JSON        GET /stats         store calls
+ *   GET /test-cookie   {worked}; with ?set, setTestCookie() first
  *
- * Every route but /stats answers the session's data after its changes.
+ * Every route but /stats and /test-cookie answers the session's data after
+ * its changes. `--header` and `--secret` are the `header` and `secrets`
+ * options.
  *
  * @module
  */
@@ -45,6 +48,8 @@ if (import.meta.main) {
       store: { type: "string", default: "memory" },
       path: { type: "string", default: "" },
       port: { type: "string", default: "0" },
+      header: { type: "string" },
+      secret: { type: "string" },
     },
   });
   const store = new CountingStore(await openStore(values.store, values.path));
@@ -73,9 +78,16 @@ if (import.meta.main) {
       case "/flush":
         await session.flush();
         break;
+      case "/test-cookie":
+        if (url.searchParams.has("set")) session.setTestCookie();
+        return Response.json({ worked: session.testCookieWorked() });
     }
     return Response.json(Object.fromEntries(session.entries()));
-  }, { store });
+  }, {
+    store,
+    header: values.header,
+    secrets: values.secret === undefined ? undefined : [values.secret],
+  });
   Deno.serve({
     hostname: "127.0.0.1",
     port: Number(values.port),
