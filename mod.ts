@@ -50,3 +50,7 @@ export {
   FileStore,
   type FileStoreOptions,
 } from "./src/stores/file.ts";
+export {
+  CookieStore,
+  type CookieStoreOptions,
+} from "./src/stores/cookie.ts";

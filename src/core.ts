@@ -222,7 +222,26 @@ export class RequestSession {
     // tried in the browser's order, the first live session winning; a
     // bounded number of store reads keeps a flood of them cheap.
     let reads = 0;
+    const { sealer } = config;
     for (const value of values) {
+      if (sealer !== null) {
+        // The session is in the value itself.
+        const opened = sealer.open(value, config.cookieName);
+        if (opened === null) continue;
+        const { id, record } = opened;
+        if (isLive(config, record, now)) {
+          const key = storeKey(id);
+          // Sealed with an older secret: sealed afresh, to be sent.
+          const version = opened.stale
+            ? sealer.seal(id, record, config.cookieName)
+            : value;
+          held = { id, key, stored: { record, version }, rotatedAway: false };
+          cookie = { value, id, key, stale: opened.stale, remembered: false };
+          break;
+        }
+        wasExpired ||= !isEmptyData(record.data);
+        continue;
+      }
       const verified = config.cookies.verify(value);
       if (verified === null) continue;
       if (reads++ === MAX_STORE_READS) break;

@@ -8,6 +8,7 @@ import { isAttributeValue, isCookieName, SetCookieFormat } from "./cookie.ts";
 import { checkSecrets, CookieVerifier, Signer } from "./id.ts";
 import type { SessionEvent } from "./events.ts";
 import type { SessionStore, UserIndex } from "./store.ts";
+import { type Sealer, sealerOf } from "./stores/cookie.ts";
 import { MemoryStore } from "./stores/memory.ts";
 import { type Writer, writerFor } from "./write.ts";
 
@@ -159,6 +160,8 @@ export interface Config {
   rotationGraceMs: number;
   /** The header transport's header name, or null. */
   header: string | null;
+  /** With a `CookieStore`, what seals and opens the cookie; else null. */
+  sealer: Sealer | null;
   onEvent: ((event: SessionEvent) => void | Promise<void>) | null;
   absoluteTimeoutMs: number;
   idleTimeoutMs: number | null;
@@ -414,6 +417,12 @@ export function resolveOptions(options: SessionOptions): Config {
   if (onEvent !== null && typeof onEvent !== "function") {
     fail(`onEvent must be a function, got ${show(onEvent)}`);
   }
+  const sealer = sealerOf(store);
+  if (sealer !== null && options.secrets !== undefined) {
+    fail(
+      "a CookieStore seals the cookie with its own secrets: give them to the CookieStore, not to withSession",
+    );
+  }
   const header = options.header ?? null;
   if (header !== null) {
     if (typeof header !== "string" || !isCookieName(header)) {
@@ -435,11 +444,14 @@ export function resolveOptions(options: SessionOptions): Config {
     store,
     writer,
     conflictTimeoutMs,
-    storeTimeoutMs: store instanceof MemoryStore ? null : storeTimeoutMs,
+    storeTimeoutMs: store instanceof MemoryStore || sealer !== null
+      ? null
+      : storeTimeoutMs,
     trustProxy: boolean("trustProxy", options.trustProxy, false),
     userKey,
     rotationGraceMs,
     header,
+    sealer,
     onEvent,
     absoluteTimeoutMs,
     idleTimeoutMs,

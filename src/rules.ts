@@ -75,10 +75,14 @@ export function responseHeaders(
   };
 }
 
-/** The value that carries the held session: its id, signed with `secrets`. */
+/**
+ * The value that carries the held session: its id, signed with `secrets`;
+ * with a `CookieStore`, the sealed session itself.
+ */
 function valueOf(state: SessionState): string {
   const { config, held, cookie: incoming } = state;
   if (held === null) return "";
+  if (config.sealer !== null) return held.stored.version;
   // The value that came in is still right if it was signed with the first
   // secret for this id: HMAC is deterministic, so no need to sign again.
   return config.signer === null

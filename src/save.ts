@@ -12,7 +12,9 @@ import { generateId, handleOf, openSuccessor, storeKey } from "./id.ts";
 import type { Config } from "./options.ts";
 import type { SessionRecord } from "./store.ts";
 import { isEmptyData } from "./json.ts";
-import type { Edits, SessionState } from "./session.ts";
+import { SessionTooLargeError } from "./record.ts";
+import type { Sealer } from "./stores/cookie.ts";
+import type { Edits, HeldSession, SessionState } from "./session.ts";
 import { applyEdit, type Edit, endsSession } from "./write.ts";
 
 /**
@@ -59,6 +61,14 @@ export async function saveSession(
   if (!final) state.data = { ...state.data };
   // Later changes start a new set of edits, saved by a later save.
   state.edits = null;
+  if (config.sealer !== null) {
+    try {
+      return resealSession(state, config.sealer, change, held);
+    } catch (error) {
+      failed(state, edits);
+      throw error;
+    }
+  }
   let outcome;
   try {
     outcome = await config.writer.submit(held.key, change);
@@ -140,7 +150,12 @@ async function createSession(state: SessionState): Promise<boolean> {
   const key = storeKey(id);
   let stored;
   try {
-    stored = await config.writer.create(config, key, record);
+    stored = config.sealer === null
+      ? await config.writer.create(config, key, record)
+      : {
+        record,
+        version: sealChecked(config, config.sealer, id, record, now),
+      };
   } catch (error) {
     failed(state, edits);
     throw error;
@@ -154,6 +169,73 @@ async function createSession(state: SessionState): Promise<boolean> {
     userId: record.user ?? null,
   });
   return true;
+}
+
+/**
+ * A session kept in the cookie (`CookieStore`): `change` applied to it and
+ * sealed again; nothing to wait for, nothing to merge.
+ */
+function resealSession(
+  state: SessionState,
+  sealer: Sealer,
+  change: Edit,
+  held: HeldSession,
+): boolean {
+  const { config } = state;
+  const record = applyEdit(held.stored.record, change);
+  if (record === held.stored.record) return true;
+  if (endsSession(record, state.now)) {
+    endHeld(state);
+    return true;
+  }
+  const id = change.rotation?.id ?? held.id;
+  const key = change.rotation?.key ?? held.key;
+  const version = sealChecked(config, sealer, id, record, state.now);
+  state.held = { id, key, stored: { record, version }, rotatedAway: false };
+  state.cookieAction = "send";
+  if (change.rotation !== null) {
+    emit(config.onEvent, {
+      type: "rotated",
+      at: new Date(config.now()),
+      handle: handleOf(key),
+      previousHandle: handleOf(held.key),
+      userId: record.user ?? null,
+    });
+  }
+  return true;
+}
+
+/** The most bytes of a cookie a browser keeps: name, value and attributes. */
+const MAX_COOKIE_BYTES = 4_096;
+
+/**
+ * `record` sealed for a `CookieStore`; a SessionTooLargeError, before
+ * anything is sent, when the cookie would pass 4,096 bytes.
+ */
+function sealChecked(
+  config: Config,
+  sealer: Sealer,
+  id: string,
+  record: SessionRecord,
+  now: number,
+): string {
+  const value = sealer.seal(id, record, config.cookieName);
+  // The longest form it can take: Secure, with Max-Age and Expires.
+  const cookie = config.setCookie.set(
+    value,
+    true,
+    Math.ceil((record.absoluteExpiresAt - now) / 1000),
+    now,
+  );
+  if (cookie.length > MAX_COOKIE_BYTES) {
+    throw new SessionTooLargeError(
+      "CookieStore (a browser keeps a cookie of at most 4,096 bytes)",
+      record,
+      cookie.length,
+      MAX_COOKIE_BYTES,
+    );
+  }
+  return value;
 }
 
 /**
@@ -188,7 +270,10 @@ function failed(state: SessionState, edits: Edits | null): void {
 export async function endSession(state: SessionState): Promise<void> {
   const { held, config } = state;
   if (held !== null) {
-    await config.writer.submit(held.key, { kind: "end", config });
+    // A cookie store has nothing to delete: the cookie is cleared.
+    if (config.sealer === null) {
+      await config.writer.submit(held.key, { kind: "end", config });
+    }
     emit(config.onEvent, {
       type: "flushed",
       at: new Date(config.now()),
