@@ -7,7 +7,10 @@
  */
 
 import assert from "node:assert/strict";
+import { SessionManager } from "./core.ts";
 import { generateId, storeKey } from "./id.ts";
+import type { SessionOptions } from "./options.ts";
+import { sealerOf } from "./stores/cookie.ts";
 import type { SessionData } from "./json.ts";
 import type {
   SessionRecord,
@@ -83,14 +86,27 @@ export async function testSessionStore<S extends SessionStore>(
   t: Deno.TestContext,
   factory: StoreFactory<S>,
 ): Promise<void> {
+  const probe = await factory.create();
+  const indexed = hasUserIndex(probe);
+  const clientSide = sealerOf(probe) !== null;
+  await factory.dispose?.(probe);
+  const run = async (fn: (store: SessionStore) => Promise<void>) => {
+    const store = await factory.create();
+    try {
+      await fn(store);
+    } finally {
+      await factory.dispose?.(store);
+    }
+  };
+  // A client-side store (CookieStore) keeps no records under keys: the
+  // record steps do not apply to it, and say so.
   const step = (name: string, fn: (store: SessionStore) => Promise<void>) =>
-    t.step(name, async () => {
-      const store = await factory.create();
-      try {
-        await fn(store);
-      } finally {
-        await factory.dispose?.(store);
-      }
+    t.step({
+      name: clientSide
+        ? `${name} (skipped: a client-side store keeps no records)`
+        : name,
+      ignore: clientSide,
+      fn: () => run(fn),
     });
 
   await step("get of an unknown key is null", async (store) => {
@@ -400,9 +416,6 @@ export async function testSessionStore<S extends SessionStore>(
   // The per-user capability: run when the store files records by user. A
   // write names the user of the record it replaces (`previousUser`), as
   // the middleware does.
-  const probe = await factory.create();
-  const indexed = hasUserIndex(probe);
-  await factory.dispose?.(probe);
   const userStep = (
     name: string,
     fn: (store: SessionStore & UserIndex) => Promise<void>,
@@ -636,6 +649,268 @@ export async function testSessionStore<S extends SessionStore>(
       }
     },
   );
+
+  await testBehaviour(t, run, clientSide);
+}
+
+/**
+ * The behaviour of the middleware on a store, request by request, with an
+ * injected clock: what every store must give its users, client-side ones
+ * included (a step that such a store cannot honour says so, and why).
+ */
+async function testBehaviour(
+  t: Deno.TestContext,
+  run: (fn: (store: SessionStore) => Promise<void>) => Promise<void>,
+  clientSide: boolean,
+): Promise<void> {
+  const behaviour = (
+    name: string,
+    fn: (store: SessionStore) => Promise<void>,
+    notOnTheClient?: string,
+  ) =>
+    t.step({
+      name: clientSide && notOnTheClient !== undefined
+        ? `behaviour: ${name} (skipped: ${notOnTheClient})`
+        : `behaviour: ${name}`,
+      ignore: clientSide && notOnTheClient !== undefined,
+      fn: () => run(fn),
+    });
+  const REPLAY =
+    "a client-side store cannot revoke a cookie it handed out: a copy opens its data until its deadline";
+
+  await behaviour(
+    "a value set on one request is read on the next",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?user=ram");
+      assert.deepEqual(await browser.data(), { user: "ram" });
+      assert.deepEqual(await new Browser(store).data(), {});
+    },
+  );
+
+  await behaviour(
+    "a tampered, truncated or foreign value is a new, empty session, never an error",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?user=ram");
+      const value = browser.value!;
+      for (
+        const forged of [
+          value.slice(0, -1),
+          value.slice(0, -2) + (value.endsWith("A") ? "BB" : "AA"),
+          value.slice(1),
+          "x".repeat(value.length),
+          "",
+        ]
+      ) {
+        const stranger = new Browser(store);
+        stranger.value = forged;
+        const response = await stranger.send("/data");
+        assert.equal(response.status, 200);
+        assert.deepEqual(await stranger.data(), {});
+      }
+    },
+  );
+
+  await behaviour(
+    "rotate keeps the data under a new value",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?user=ram");
+      const old = browser.value;
+      await browser.send("/rotate");
+      assert.notEqual(browser.value, old);
+      assert.deepEqual(await browser.data(), { user: "ram" });
+    },
+  );
+
+  await behaviour(
+    "after rotate, the old value opens nothing",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?user=ram");
+      const old = browser.value;
+      await browser.send("/rotate");
+      const stale = new Browser(store);
+      stale.value = old;
+      assert.deepEqual(await stale.data(), {});
+    },
+    REPLAY,
+  );
+
+  await behaviour("flush clears the cookie and the data", async (store) => {
+    const browser = new Browser(store);
+    await browser.send("/set?user=ram");
+    const response = await browser.send("/flush");
+    assert.match(response.headers.get("set-cookie") ?? "", /Max-Age=0/);
+    assert.equal(browser.value, null);
+    assert.deepEqual(await browser.data(), {});
+  });
+
+  await behaviour(
+    "after flush, a copy of the old cookie opens nothing",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?user=ram");
+      const old = browser.value;
+      await browser.send("/flush");
+      const copy = new Browser(store);
+      copy.value = old;
+      assert.deepEqual(await copy.data(), {});
+    },
+    REPLAY,
+  );
+
+  await behaviour(
+    "the absolute timeout ends the session, whatever the activity, and says so",
+    async (store) => {
+      const browser = new Browser(store, { absoluteTimeout: 60 });
+      await browser.send("/set?user=ram");
+      browser.clock += 59_000;
+      assert.deepEqual(await browser.data(), { user: "ram" });
+      browser.clock += 1_000;
+      const seen = await browser.seen();
+      assert.deepEqual([seen.data, seen.wasExpired], [{}, true]);
+    },
+  );
+
+  await behaviour(
+    "reads keep a session alive against its idle timeout; none for that long ends it",
+    async (store) => {
+      const browser = new Browser(store, {
+        idleTimeout: 60,
+        touchInterval: 10,
+      });
+      await browser.send("/set?user=ram");
+      for (let i = 0; i < 12; i++) {
+        browser.clock += 49_000; // idle - touch - 1 s
+        assert.deepEqual(await browser.data(), { user: "ram" }, `read ${i}`);
+      }
+      browser.clock += 60_000;
+      const seen = await browser.seen();
+      assert.deepEqual([seen.data, seen.wasExpired], [{}, true]);
+    },
+  );
+
+  await behaviour(
+    "setExpiry: seconds and a Date give the cookie that lifetime, 0 one until the browser closes",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?user=ram");
+      const seconds = await browser.send("/expire?seconds=600");
+      assert.match(seconds.headers.get("set-cookie")!, /Max-Age=600;/);
+      const closing = await browser.send("/expire?seconds=0");
+      assert.doesNotMatch(closing.headers.get("set-cookie")!, /Max-Age/);
+      browser.clock += 1_000;
+      assert.deepEqual(await browser.data(), { user: "ram" });
+      await browser.send(`/expire?at=${browser.clock - 1}`);
+      assert.deepEqual(await browser.data(), {});
+    },
+  );
+
+  await behaviour(
+    "changes of two overlapping requests to different keys both persist",
+    async (store) => {
+      const browser = new Browser(store);
+      await browser.send("/set?base=0");
+      const tab = new Browser(store, {}, browser);
+      tab.value = browser.value;
+      const hold = Promise.withResolvers<void>();
+      const reached = Promise.withResolvers<void>();
+      const slow = browser.send("/set?a=1", async () => {
+        reached.resolve();
+        await hold.promise;
+      });
+      await reached.promise;
+      await tab.send("/set?b=2");
+      hold.resolve();
+      await slow;
+      assert.deepEqual(await browser.data(), { base: "0", a: "1", b: "2" });
+    },
+    "the requests cannot be merged: the last response's cookie wins",
+  );
+}
+
+/**
+ * A browser of a small app on a store, for the behaviour steps: it keeps the
+ * session cookie's value, and drives the app's clock.
+ */
+class Browser {
+  value: string | null = null;
+  clock = Date.now();
+  readonly #handler: (
+    req: Request,
+    hold?: () => Promise<void>,
+  ) => Promise<Response>;
+
+  constructor(
+    store: SessionStore,
+    options: SessionOptions = {},
+    shared?: Browser,
+  ) {
+    const session = new SessionManager({
+      store,
+      ...options,
+      now: () => (shared ?? this).clock,
+    });
+    this.#handler = async (req, hold) => {
+      const scope = session.begin(req);
+      const current = await scope.load();
+      const url = new URL(req.url);
+      const seconds = url.searchParams.get("seconds");
+      const at = url.searchParams.get("at");
+      switch (url.pathname) {
+        case "/set":
+          for (const [key, value] of url.searchParams) current.set(key, value);
+          break;
+        case "/rotate":
+          await current.rotate();
+          break;
+        case "/flush":
+          await current.flush();
+          break;
+        case "/expire":
+          current.setExpiry(
+            seconds !== null ? Number(seconds) : new Date(Number(at)),
+          );
+          break;
+      }
+      await hold?.();
+      return await scope.commit(Response.json({
+        data: Object.fromEntries(current.entries()),
+        wasExpired: current.wasExpired,
+      }));
+    };
+  }
+
+  async send(path: string, hold?: () => Promise<void>): Promise<Response> {
+    const headers = this.value === null
+      ? undefined
+      : { cookie: `sessionid=${this.value}` };
+    const response = await this.#handler(
+      new Request(`http://127.0.0.1${path}`, { headers }),
+      hold,
+    );
+    const setCookie = response.headers.get("set-cookie");
+    if (setCookie !== null) {
+      const value = setCookie.slice(
+        setCookie.indexOf("=") + 1,
+        setCookie.indexOf(";"),
+      );
+      this.value = value === "" ? null : value;
+    }
+    return response;
+  }
+
+  async seen(): Promise<
+    { data: Record<string, unknown>; wasExpired: boolean }
+  > {
+    return await (await this.send("/data")).json();
+  }
+
+  async data(): Promise<Record<string, unknown>> {
+    return (await this.seen()).data;
+  }
 }
 
 function makeCopy(record: SessionRecord, cart: string[]): SessionRecord {
