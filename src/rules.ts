@@ -70,7 +70,10 @@ function defaultAction(state: SessionState): "send" | "clear" | "none" {
 }
 
 /** Adds `Vary: Cookie` (once, beside any other Vary) and the Set-Cookie value. */
-export function applyHeaders(headers: Headers, setCookie: string | null): void {
+export function applyHeaders(
+  headers: Pick<Headers, "get" | "set" | "append">,
+  setCookie: string | null,
+): void {
   const vary = headers.get("vary");
   if (vary === null) {
     headers.set("vary", "Cookie");
