@@ -1,6 +1,7 @@
 /** Shared test helpers: a cookie-keeping client and a store that counts and fails on demand. */
 
 import { MemoryStore } from "../mod.ts";
+import { callHandler } from "../testing.ts";
 import type {
   SessionRecord,
   SessionStore,
@@ -8,12 +9,7 @@ import type {
   WriteCondition,
 } from "../mod.ts";
 
-const info: Deno.ServeHandlerInfo = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
-  completed: Promise.resolve(),
-};
-
-/** Calls a handler directly, as Deno.serve would. */
+/** Calls a handler directly, as Deno.serve would, with `cookie` as its Cookie header. */
 export async function call(
   handler: Deno.ServeHandler,
   path: string,
@@ -21,8 +17,7 @@ export async function call(
 ): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.cookie !== undefined) headers.set("cookie", init.cookie);
-  const url = path.startsWith("http") ? path : `http://localhost${path}`;
-  return await handler(new Request(url, { ...init, headers }), info);
+  return await callHandler(handler, path, { ...init, headers });
 }
 
 /** The `name=value` part of a Set-Cookie value, and its attributes. */
