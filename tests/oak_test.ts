@@ -264,6 +264,22 @@ Deno.test("Oak: serveHandler answers with Deno's own Response, and refuses a req
   });
 });
 
+Deno.test("Oak: serveHandler passes Oak the client's network address, and none for a Unix socket", async () => {
+  const app = new Application({ logErrors: false });
+  app.use((ctx) => {
+    ctx.response.body = ctx.request.ip;
+  });
+  const handler = serveHandler(app);
+  const response = await callHandler(handler, "/");
+  assert.equal(await response.text(), "127.0.0.1");
+  const unix = await handler(new Request("http://localhost/"), {
+    remoteAddr: { transport: "unix", path: "/tmp/app.sock" },
+    completed: Promise.resolve(),
+  });
+  assert.equal(unix.status, 200);
+  assert.equal(await unix.text(), "");
+});
+
 Deno.test("Oak: session() checks its options up front", () => {
   assert.throws(() => session({ absoluteTimeout: 0 }), {
     name: "TypeError",

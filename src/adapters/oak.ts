@@ -136,7 +136,7 @@ export interface OakApplication {
    */
   handle(
     request: never,
-    remoteAddr: Deno.NetAddr,
+    remoteAddr: Deno.NetAddr | undefined,
   ): Promise<OakResponse | undefined>;
 }
 
@@ -154,8 +154,9 @@ export interface OakResponse {
 
 /**
  * An Oak `Application` as a `Deno.serve` handler:
- * `Deno.serve(serveHandler(app))`. It passes Oak the remote address it
- * asserts it gets (not Deno's whole `info`), and answers with a Response of
+ * `Deno.serve(serveHandler(app))`, or `export default { fetch:
+ * serveHandler(app) }` for `deno serve`. It passes Oak the remote address
+ * it asserts it gets (not Deno's whole `info`), and answers with a Response of
  * Deno's own (npm's Oak answers with undici's, which `Deno.serve` refuses).
  * Rejects with a TypeError when Oak gives no response (`ctx.respond =
  * false`): under `Deno.serve`, every request must be answered.
@@ -173,11 +174,15 @@ export interface OakResponse {
  * // Deno.serve({ hostname: "127.0.0.1", port: 8000 }, serveHandler(app));
  * ```
  */
-export function serveHandler(
-  app: OakApplication,
-): Deno.ServeHandler<Deno.NetAddr> {
-  return async (request, info) => {
-    const response = await app.handle(request as never, info.remoteAddr);
+export function serveHandler(app: OakApplication): Deno.ServeHandler {
+  return async (request, { remoteAddr }) => {
+    // Oak asserts a network address or none (a Unix socket has none).
+    const response = await app.handle(
+      request as never,
+      remoteAddr.transport === "tcp" || remoteAddr.transport === "udp"
+        ? remoteAddr
+        : undefined,
+    );
     if (response === undefined) {
       throw new TypeError(
         "serveHandler: Oak gave no response (ctx.respond = false); under Deno.serve every request needs one",
