@@ -45,20 +45,32 @@ export async function startServer(
   script: string,
   options: { permissions: string[]; args?: string[] },
 ): Promise<ExampleServer> {
+  return await startDeno([
+    "run",
+    "--no-prompt",
+    ...options.permissions,
+    script,
+    "--port=0",
+    ...options.args ?? [],
+  ]);
+}
+
+/**
+ * Runs `deno` with `args` from the repository's root, in an environment of
+ * `NO_COLOR` and `env`, and resolves once it prints
+ * `Listening on http://127.0.0.1:PORT/`.
+ */
+export async function startDeno(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ExampleServer> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      ...options.permissions,
-      script,
-      "--port=0",
-      ...options.args ?? [],
-    ],
+    args,
     cwd: root,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
