@@ -279,7 +279,7 @@ export function getSession<T extends SessionData = SessionData>(
   if (scope === undefined) {
     return Promise.reject(
       new TypeError(
-        "getSession(req): this request did not pass through withSession(handler) or a session middleware; wrap the handler given to Deno.serve, and pass the same Request object",
+        "getSession(req): this request did not pass through withSession(handler) or a session middleware; wrap the handler given to Deno.serve (or app.use(session()) from @denokit/session/hono or /oak), and pass the same Request object. A test calls the wrapped handler (callHandler from @denokit/session/testing), not the app inside it (such as Hono's app.request)",
       ),
     );
   }
