@@ -50,7 +50,4 @@ export {
   FileStore,
   type FileStoreOptions,
 } from "./src/stores/file.ts";
-export {
-  CookieStore,
-  type CookieStoreOptions,
-} from "./src/stores/cookie.ts";
+export { CookieStore, type CookieStoreOptions } from "./src/stores/cookie.ts";

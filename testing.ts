@@ -1,7 +1,8 @@
 /**
- * The store conformance suite, for anyone writing a `SessionStore`: run it
- * from a `Deno.test` and every guarantee the middleware relies on is checked
- * as a test step.
+ * Helpers for tests: the store conformance suite, for anyone writing a
+ * `SessionStore` (run it from a `Deno.test` and every guarantee the
+ * middleware relies on is checked as a test step), and
+ * {@linkcode callHandler}, to call a wrapped handler without a server.
  *
  * @example
  * ```ts
@@ -20,3 +21,4 @@
  */
 
 export { type StoreFactory, testSessionStore } from "./src/conformance.ts";
+export { callHandler } from "./src/call_handler.ts";

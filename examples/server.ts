@@ -5,6 +5,7 @@
  *   deno task start                      # Deno KV in ./sessions.kv, port 8000
  *   deno task start --store memory       # in-process, lost on exit
  *   deno task start --idle 30 --absolute 60
+ *   deno task start --expire-at-browser-close
  *   deno run --allow-net=127.0.0.1 --allow-read=./sessions --allow-write=./sessions \
  *     examples/server.ts --store file --dir ./sessions
  *
@@ -17,7 +18,8 @@
  *   GET  /set            stores sname = "Ram" (or each ?key=value given)
  *   GET  /get            "Welcome Ram"
  *   GET  /data           the session's data as JSON
- *   GET  /               a login page with the session's state
+ *   GET  /               the home page: login and logout, the session's
+ *                        contents, and its deadlines counting down
  *   POST /login          username from the form; rotates the session id
  *   POST /logout         flushes the session
  *
@@ -34,6 +36,7 @@ import {
   type SessionStore,
   withSession,
 } from "../mod.ts";
+import { type Data, greeting, homePage } from "./page.ts";
 
 /** The example's command-line flags. */
 export interface ServerFlags {
@@ -42,14 +45,22 @@ export interface ServerFlags {
   kvPath?: string;
   /** The directory of `--store file`; default `./sessions`. */
   dir?: string;
+  /** `--idle SECONDS`: the idle timeout. */
   idle?: number;
+  /** `--absolute SECONDS`: the absolute timeout. */
   absolute?: number;
+  /** `--expire-at-browser-close`: cookies without Max-Age or Expires. */
+  expireAtBrowserClose?: boolean;
+  port: number;
+  hostname: string;
 }
 
-type Data = { sname: string; user: string; loginAt: string };
-
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** The home page as a response. */
+export function htmlPage(html: string): Response {
+  return new Response(html, {
+    headers: { "content-type": "text/html; charset=utf-8" },
+  });
+}
 
 /** The example's handler, without a session around it. */
 export async function app(req: Request): Promise<Response> {
@@ -63,15 +74,8 @@ export async function app(req: Request): Promise<Response> {
       for (const [key, value] of pairs) session.set(key, value);
       return new Response("User session is set\n");
     }
-    case "GET /get": {
-      const session = await getSession<Data>(req);
-      const name = session.get("sname");
-      if (name === undefined) {
-        const why = session.wasExpired ? "your session expired" : "no session";
-        return new Response(`Hello stranger: ${why}. Visit /set first.\n`);
-      }
-      return new Response(`Welcome ${name}\n`);
-    }
+    case "GET /get":
+      return new Response(greeting(await getSession<Data>(req)));
     case "GET /data": {
       const session = await getSession(req);
       return Response.json(Object.fromEntries(session.entries()));
@@ -94,25 +98,8 @@ export async function app(req: Request): Promise<Response> {
       await session.flush();
       return Response.redirect(new URL("/", url), 303);
     }
-    case "GET /": {
-      const session = await getSession<Data>(req);
-      const user = session.get("user");
-      const expires = session.expiresAt?.toISOString() ?? "-";
-      const body = user === undefined
-        ? `<p>${
-          session.wasExpired ? "Your session expired. " : ""
-        }Not logged in.</p>
-<form method="post" action="/login"><input name="username" placeholder="name" required> <button>Log in</button></form>`
-        : `<p>Logged in as <b>${escapeHtml(user)}</b> since ${
-          session.get("loginAt")
-        }.</p>
-<p>Session expires at ${expires} (started with --idle, each visit moves this later, up to the --absolute limit).</p>
-<form method="post" action="/logout"><button>Log out</button></form>`;
-      return new Response(
-        `<!doctype html><title>@denokit/session</title>${body}\n`,
-        { headers: { "content-type": "text/html; charset=utf-8" } },
-      );
-    }
+    case "GET /":
+      return htmlPage(homePage(await getSession<Data>(req)));
     default:
       return new Response("Not found\n", { status: 404 });
   }
@@ -164,6 +151,7 @@ export function sessionOptions(
     store,
     absoluteTimeout: flags.absolute,
     idleTimeout: flags.idle ?? null,
+    expireAtBrowserClose: flags.expireAtBrowserClose ?? false,
   };
 }
 
@@ -178,10 +166,10 @@ function numberFlag(name: string, value: string | undefined) {
   return number;
 }
 
-/** Parses the flags and starts the server; a bad flag ends with a message. */
-async function main() {
+/** Parses the example's flags; throws a TypeError naming a bad one. */
+export function parseFlags(args: string[]): ServerFlags {
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
       store: { type: "string", default: "kv" },
       "kv-path": { type: "string", default: "./sessions.kv" },
@@ -190,29 +178,49 @@ async function main() {
       hostname: { type: "string", default: "127.0.0.1" },
       idle: { type: "string" },
       absolute: { type: "string" },
+      "expire-at-browser-close": { type: "boolean", default: false },
     },
   });
-  const flags: ServerFlags = {
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`--port takes 0 to 65535, got ${values.port}`);
+  }
+  return {
     store: values.store,
     kvPath: values["kv-path"],
     dir: values.dir,
     idle: numberFlag("idle", values.idle),
     absolute: numberFlag("absolute", values.absolute),
-  };
-  const store = await openStore(flags);
-  Deno.serve({
+    expireAtBrowserClose: values["expire-at-browser-close"],
+    port,
     hostname: values.hostname,
-    port: Number(values.port),
-    onListen: ({ hostname, port }) =>
-      console.log(`Listening on http://${hostname}:${port}/`),
-  }, withSession(app, sessionOptions(flags, store)));
+  };
 }
 
-if (import.meta.main) {
+/** Serves `handler` where the flags say, and prints the address. */
+export function listen(flags: ServerFlags, handler: Deno.ServeHandler) {
+  return Deno.serve({
+    hostname: flags.hostname,
+    port: flags.port,
+    onListen: ({ hostname, port }) =>
+      console.log(`Listening on http://${hostname}:${port}/`),
+  }, handler);
+}
+
+/** Runs `main`; a bad flag or store ends the process with a message. */
+export async function run(name: string, main: () => Promise<unknown>) {
   try {
     await main();
   } catch (error) {
-    console.error(`examples/server.ts: ${(error as Error).message}`);
+    console.error(`${name}: ${(error as Error).message}`);
     Deno.exit(2);
   }
+}
+
+if (import.meta.main) {
+  await run("examples/server.ts", async () => {
+    const flags = parseFlags(Deno.args);
+    const store = await openStore(flags);
+    listen(flags, withSession(app, sessionOptions(flags, store)));
+  });
 }

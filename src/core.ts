@@ -122,34 +122,44 @@ export class RequestSession {
    * immutable (`Response.redirect`, a `fetch` result). A session never asked
    * for leaves `response` as it is. Rejects with a TypeError when `response`
    * is not a Response, and with the store's error when saving fails.
+   *
+   * `status` (default the response's) is the status the rules go by: an
+   * adapter whose framework turned a thrown error into a response of any
+   * status passes 500, so that nothing is saved, as when the error
+   * propagates.
    */
-  async commit(response: Response): Promise<Response> {
+  async commit(response: Response, status?: number): Promise<Response> {
     if (!(response instanceof Response)) {
       throw new TypeError(
         `commit(response): expected a Response, got ${describe(response)}`,
       );
     }
     if (this.#loading === null) return response;
+    status ??= response.status;
     const state = this.#state;
     const config = this.#config;
     if (state === null) {
-      return withHeaders(response, config, await this.#finish(response.status));
+      return withHeaders(response, config, await this.#finish(status));
     }
-    const saving = responseSave(state, response.status);
+    const saving = responseSave(state, status);
     if (saving !== null) await saving;
     return withHeaders(
       response,
       config,
-      responseHeaders(state, response.status, this.#request),
+      responseHeaders(state, status, this.#request),
     );
   }
 
   /**
    * The same rules for a framework whose response is not a Response yet:
    * saves as a response of `status` requires, and adds the session's headers
-   * to `headers`, which must be mutable.
+   * to `headers`, which must be mutable: a `Headers`, or any object with its
+   * `get`, `set` and `append` (npm's Oak hands out undici's).
    */
-  async commitHeaders(status: number, headers: Headers): Promise<void> {
+  async commitHeaders(
+    status: number,
+    headers: Pick<Headers, "get" | "set" | "append">,
+  ): Promise<void> {
     if (this.#loading === null) return;
     applyHeaders(headers, this.#config, await this.#finish(status));
   }
@@ -365,7 +375,7 @@ export function getSession<T extends SessionData = SessionData>(
   if (scope === undefined) {
     return Promise.reject(
       new TypeError(
-        "getSession(req): this request did not pass through withSession(handler) or a session middleware; wrap the handler given to Deno.serve, and pass the same Request object",
+        "getSession(req): this request did not pass through withSession(handler) or a session middleware; wrap the handler given to Deno.serve (or app.use(session()) from @denokit/session/hono or /oak), and pass the same Request object. A test calls the wrapped handler (callHandler from @denokit/session/testing), not the app inside it (such as Hono's app.request)",
       ),
     );
   }

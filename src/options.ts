@@ -62,7 +62,12 @@ export interface CookieOptions {
  * ```
  */
 export interface SessionOptions {
-  /** Where sessions live. Default a new `MemoryStore`. */
+  /**
+   * Where sessions live. Default a new `MemoryStore`, which holds them in
+   * this process: under `deno serve --parallel` or several processes, give
+   * every worker a `KvStore` on one database or a `FileStore` on one
+   * directory, or each has sessions of its own.
+   */
   store?: SessionStore;
   /**
    * Seconds from creation until a session expires, whatever the activity.

@@ -38,6 +38,9 @@ export interface SessionHeaders {
   readonly header: readonly [name: string, value: string] | null;
 }
 
+/** What the rules use of a response's headers: npm's Oak hands out undici's. */
+export type HeadersLike = Pick<Headers, "get" | "set" | "append">;
+
 /** Nothing but `Vary`. */
 export const VARY_ONLY: SessionHeaders = { setCookie: null, header: null };
 
@@ -140,7 +143,7 @@ function defaultAction(state: SessionState): "send" | "clear" | "none" {
  * shared caches, which would hand it to the next visitor.
  */
 export function applyHeaders(
-  headers: Headers,
+  headers: HeadersLike,
   config: Config,
   session: SessionHeaders,
 ): void {
@@ -157,7 +160,7 @@ export function applyHeaders(
 }
 
 /** Adds `name` to Vary unless it (or `*`) is there. */
-function addVary(headers: Headers, name: string): void {
+function addVary(headers: HeadersLike, name: string): void {
   const vary = headers.get("vary");
   if (vary === null) {
     headers.set("vary", name);
@@ -179,7 +182,7 @@ function addVary(headers: Headers, name: string): void {
  * whatever the handler set: `public` and `s-maxage` are dropped, the other
  * directives kept; `no-store` or `private` already do.
  */
-function keepPrivate(headers: Headers): void {
+function keepPrivate(headers: HeadersLike): void {
   const value = headers.get("cache-control");
   if (value === null) {
     headers.set("cache-control", "private");

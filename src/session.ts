@@ -204,26 +204,52 @@ export class Session<T extends SessionData = SessionData> {
 
   /**
    * When the session expires if no later request touches it: the earlier of
-   * the absolute and the idle deadline. `null` while new and empty.
+   * {@linkcode Session.absoluteExpiresAt} and
+   * {@linkcode Session.idleExpiresAt}. `null` while new and empty.
    */
   get expiresAt(): Date | null {
+    const absolute = this.absoluteExpiresAt;
+    const idle = this.idleExpiresAt;
+    return idle !== null && absolute !== null && idle < absolute
+      ? idle
+      : absolute;
+  }
+
+  /**
+   * The absolute deadline, whatever the activity: creation plus
+   * `absoluteTimeout`, or what `setExpiry` set. `null` while new and empty.
+   */
+  get absoluteExpiresAt(): Date | null {
     const { config, held, now, edits, data } = this.#state;
     if (held === null && isEmptyData(data)) return null;
     const record = held?.stored.record ?? freshRecord(config, now);
-    const absolute = absoluteDeadline(config, record, edits?.expiry ?? null);
+    return new Date(absoluteDeadline(config, record, edits?.expiry ?? null));
+  }
+
+  /**
+   * The idle deadline if no later request reads the session: its last
+   * activity as stored once this request is saved, plus its idle timeout
+   * (its own, from `setIdleTimeout`, or the option's; a read refreshes the
+   * stored activity at most once per `touchInterval`). `null` without an
+   * idle timeout, and while new and empty.
+   */
+  get idleExpiresAt(): Date | null {
+    const { config, held, now, edits, data } = this.#state;
+    if (held === null && isEmptyData(data)) return null;
+    const record = held?.stored.record ?? freshRecord(config, now);
     const change = edits?.idleTimeout ?? null;
     const idle = change === null
       ? idleTimeoutOf(config, record)
       : change.kind === "set"
       ? change.ms
       : config.idleTimeoutMs;
-    if (idle === null) return new Date(absolute);
+    if (idle === null) return null;
     const writes = held === null || edits !== null || config.saveEveryRequest ||
       isTouchDue(config, record, now);
     const lastActive = writes
       ? Math.max(record.lastActiveAt, now)
       : record.lastActiveAt;
-    return new Date(Math.min(absolute, lastActive + idle));
+    return new Date(lastActive + idle);
   }
 
   /** The value under `key`, or `undefined`. */

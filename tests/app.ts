@@ -12,6 +12,7 @@ import {
   type SessionStore,
 } from "../mod.ts";
 import { storeKey } from "../src/id.ts";
+import { callHandler } from "../testing.ts";
 import { CountingStore, gate } from "./helpers.ts";
 
 /** Where a request of {@linkcode testApp} holds still when armed: after its changes, before its save. */
@@ -87,11 +88,6 @@ export function testApp(pause = new Pause()) {
   };
 }
 
-const info = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
-  completed: Promise.resolve(),
-} as unknown as Deno.ServeHandlerInfo;
-
 /** A browser of one: keeps the session cookie between requests. */
 export class Client {
   cookie: string | null = null;
@@ -125,9 +121,10 @@ export class Client {
   async json<T>(path: string): Promise<T & { setCookie: string | null }> {
     const headers = new Headers();
     if (this.cookie !== null) headers.set("cookie", this.cookie);
-    const response = await this.handler(
-      new Request(`http://127.0.0.1${path}`, { headers }),
-      info,
+    const response = await callHandler(
+      this.handler,
+      `http://127.0.0.1${path}`,
+      { headers },
     );
     const setCookie = response.headers.get("set-cookie");
     if (setCookie !== null) {

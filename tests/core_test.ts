@@ -119,3 +119,44 @@ Deno.test("getSession finds the session of the latest begin on a request", async
   const response = await innerScope.commit(new Response("ok"));
   assert.match(response.headers.get("set-cookie")!, /^inner=/);
 });
+
+Deno.test("RequestSession.commit(response, status): the rules go by the status given, as when a framework turned a thrown error into a response", async () => {
+  const store = new SpyStore();
+  const sessions = new SessionManager({ store });
+  const first = sessions.begin(new Request("http://localhost/"));
+  (await first.load()).set("n", 1);
+  const saved = await first.commit(new Response("ok"), 200);
+  const cookie = parseSetCookie(saved.headers.get("set-cookie")!);
+
+  const again = sessions.begin(
+    new Request("http://localhost/", {
+      headers: { cookie: `sessionid=${cookie.value}` },
+    }),
+  );
+  (await again.load()).set("n", 2);
+  const page = await again.commit(
+    new Response("error page", { status: 404 }),
+    500,
+  );
+  assert.equal(page.status, 404, "the response itself is left as it is");
+  assert.equal(page.headers.get("set-cookie"), null);
+  assert.equal(page.headers.get("vary"), "Cookie");
+  assert.deepEqual((await store.only()).data, { n: 1 }, "nothing saved");
+});
+
+Deno.test("RequestSession.commitHeaders takes any headers object with get, set and append", async () => {
+  const fields = new Map<string, string[]>();
+  const headers = {
+    get: (name: string) => fields.get(name)?.join(", ") ?? null,
+    set: (name: string, value: string) => void fields.set(name, [value]),
+    append: (name: string, value: string) =>
+      void fields.set(name, [...fields.get(name) ?? [], value]),
+  };
+  const scope = new SessionManager({ store: new SpyStore() }).begin(
+    new Request("http://localhost/"),
+  );
+  (await scope.load()).set("n", 1);
+  await scope.commitHeaders(200, headers);
+  assert.deepEqual(fields.get("vary"), ["Cookie"]);
+  assert.match(fields.get("set-cookie")![0], /^sessionid=/);
+});

@@ -2,6 +2,8 @@
 
 const root = new URL("../", import.meta.url);
 const STARTUP_MS = 20_000;
+/** How long a server has to stop on SIGTERM before it is killed. */
+const STOP_MS = 5_000;
 
 /** A running server process. */
 export interface ExampleServer extends AsyncDisposable {
@@ -45,20 +47,32 @@ export async function startServer(
   script: string,
   options: { permissions: string[]; args?: string[] },
 ): Promise<ExampleServer> {
+  return await startDeno([
+    "run",
+    "--no-prompt",
+    ...options.permissions,
+    script,
+    "--port=0",
+    ...options.args ?? [],
+  ]);
+}
+
+/**
+ * Runs `deno` with `args` from the repository's root, in an environment of
+ * `NO_COLOR` and `env`, and resolves once it prints
+ * `Listening on http://127.0.0.1:PORT/`.
+ */
+export async function startDeno(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ExampleServer> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      ...options.permissions,
-      script,
-      "--port=0",
-      ...options.args ?? [],
-    ],
+    args,
     cwd: root,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -71,7 +85,17 @@ export async function startServer(
         // It has exited already.
       }
       await reader.cancel();
+      // A server that ignores SIGTERM (a stuck worker) is killed, so that a
+      // test never hangs on it.
+      const kill = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // It has exited meanwhile.
+        }
+      }, STOP_MS);
       await child.status;
+      clearTimeout(kill);
       return await stderr;
     })();
   let output = "";

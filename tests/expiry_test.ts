@@ -35,6 +35,8 @@ function setup(options: SessionOptions = {}) {
       wasExpired: session.wasExpired,
       isNew: session.isNew,
       expiresAt: session.expiresAt?.getTime() ?? null,
+      absoluteExpiresAt: session.absoluteExpiresAt?.getTime() ?? null,
+      idleExpiresAt: session.idleExpiresAt?.getTime() ?? null,
     });
   }, { store, now: () => clock.now, ...options });
   const client = new Client(handler);
@@ -164,6 +166,52 @@ Deno.test("expiresAt is the earlier of the absolute and the idle deadline; null 
     start + 3_600_000,
     "capped by the absolute deadline",
   );
+});
+
+Deno.test("absoluteExpiresAt and idleExpiresAt: each deadline on its own, expiresAt the earlier", async () => {
+  const { clock, read } = setup({
+    absoluteTimeout: 3600,
+    idleTimeout: 600,
+    touchInterval: 60,
+  });
+  const start = clock.now;
+  const fresh = await read();
+  assert.deepEqual(
+    [fresh.absoluteExpiresAt, fresh.idleExpiresAt],
+    [null, null],
+    "null while new and empty",
+  );
+  const created = await read("/set?a=1");
+  assert.equal(created.absoluteExpiresAt, start + 3_600_000);
+  assert.equal(created.idleExpiresAt, start + 600_000);
+  clock.now += 30_000; // no touch due: the stored idle deadline stands
+  assert.equal((await read()).idleExpiresAt, start + 600_000);
+  clock.now += 30_000; // touch due: refreshed from now
+  const touched = await read();
+  assert.equal(touched.idleExpiresAt, clock.now + 600_000);
+  assert.equal(
+    touched.absoluteExpiresAt,
+    start + 3_600_000,
+    "activity never moves it",
+  );
+  for (let i = 0; i < 6; i++) {
+    clock.now += 500_000;
+    await read();
+  }
+  const late = await read();
+  assert.ok(late.idleExpiresAt > late.absoluteExpiresAt);
+  assert.equal(late.expiresAt, late.absoluteExpiresAt);
+  const at = clock.now + 5_000;
+  const set = await read(`/expire?value=date:${at}`);
+  assert.equal(set.absoluteExpiresAt, at, "setExpiry sets it");
+});
+
+Deno.test("idleExpiresAt is null without idleTimeout; expiresAt is then the absolute deadline", async () => {
+  const { clock, read } = setup({ absoluteTimeout: 60 });
+  const created = await read("/set?a=1");
+  assert.equal(created.idleExpiresAt, null);
+  assert.equal(created.absoluteExpiresAt, clock.now + 60_000);
+  assert.equal(created.expiresAt, created.absoluteExpiresAt);
 });
 
 Deno.test("setExpiry(seconds) replaces the absolute deadline, longer or shorter", async () => {

@@ -1,6 +1,7 @@
 /** Shared test helpers: a cookie-keeping client and a store that counts and fails on demand. */
 
 import { MemoryStore } from "../mod.ts";
+import { callHandler } from "../testing.ts";
 import type {
   SessionRecord,
   SessionStore,
@@ -8,11 +9,6 @@ import type {
   UserIndex,
   WriteCondition,
 } from "../mod.ts";
-
-const info: Deno.ServeHandlerInfo = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
-  completed: Promise.resolve(),
-};
 
 /** Secrets strong enough for the options check (32 random bytes, in hex). */
 export const SECRET_A =
@@ -22,7 +18,7 @@ export const SECRET_B =
 export const SECRET_C =
   "45c48cce2e2d7fbdea1afc51c7c6ad26ffeeddccbbaa99887766554433221100";
 
-/** Calls a handler directly, as Deno.serve would. */
+/** Calls a handler directly, as Deno.serve would, with `cookie` as its Cookie header. */
 export async function call(
   handler: Deno.ServeHandler,
   path: string,
@@ -30,8 +26,7 @@ export async function call(
 ): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.cookie !== undefined) headers.set("cookie", init.cookie);
-  const url = path.startsWith("http") ? path : `http://localhost${path}`;
-  return await handler(new Request(url, { ...init, headers }), info);
+  return await callHandler(handler, path, { ...init, headers });
 }
 
 /** The `name=value` part of a Set-Cookie value, and its attributes. */

@@ -525,7 +525,8 @@ Deno.test("getSession on a request that did not pass through withSession rejects
   await assert.rejects(
     getSession(new Request("http://localhost/")),
     (error: Error) =>
-      error instanceof TypeError && /withSession/.test(error.message),
+      error instanceof TypeError && /withSession/.test(error.message) &&
+      /callHandler from @denokit\/session\/testing/.test(error.message),
   );
 });
 

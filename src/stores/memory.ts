@@ -101,6 +101,12 @@ interface Entry {
  * dropped first), expired ones swept by an unref'd timer. Writes are atomic because they are
  * synchronous; the data is lost when the process ends.
  *
+ * **One process only.** The sessions live in this isolate's memory: under
+ * `deno serve --parallel`, or with several processes behind one address,
+ * each worker has sessions of its own, and a user whose requests reach
+ * another worker looks logged out. Share sessions between workers with a
+ * `KvStore` on one database or a `FileStore` on one directory.
+ *
  * @example
  * ```ts
  * import { MemoryStore, withSession } from "@denokit/session";
