@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import { generateId, storeKey } from "./id.ts";
 import type { SessionData } from "./json.ts";
-import type { SessionRecord, SessionStore } from "./store.ts";
+import type {
+  SessionRecord,
+  SessionStore,
+  UserIndex,
+  UserSessionEntry,
+} from "./store.ts";
 
 /** How {@linkcode testSessionStore} gets a store to test. */
 export interface StoreFactory<S extends SessionStore = SessionStore> {
@@ -36,9 +41,30 @@ function makeRecord(data: SessionData): SessionRecord {
   };
 }
 
+/** A record as the middleware writes one for a signed-in user. */
+function userRecord(user: string, data: SessionData = {}): SessionRecord {
+  return { ...makeRecord({ userId: user, ...data }), user };
+}
+
+/** A rotation's forwarding record to `key`, as the middleware writes one. */
+function forwardTo(key: string): SessionRecord {
+  return { ...makeRecord({}), movedTo: key };
+}
+
+function hasUserIndex(store: SessionStore): store is SessionStore & UserIndex {
+  return typeof (store as Partial<UserIndex>).listUser === "function";
+}
+
+/** The keys filed under `user`, sorted. */
+async function filed(store: UserIndex, user: string): Promise<string[]> {
+  return (await store.listUser(user)).map((entry) => entry.key).sort();
+}
+
 /**
  * Runs the conformance suite as steps of the current test, each on a fresh
- * store from `factory`.
+ * store from `factory`. The steps of the per-user capability
+ * ({@linkcode UserIndex}) run when the store has `listUser`, and show as
+ * ignored otherwise.
  *
  * @example
  * ```ts
@@ -368,6 +394,232 @@ export async function testSessionStore<S extends SessionStore>(
       };
       const version = await store.set(key, record, { version: null });
       assert.deepEqual(await store.get(key), { record, version });
+    },
+  );
+
+  // The per-user capability: run when the store files records by user.
+  const probe = await factory.create();
+  const indexed = hasUserIndex(probe);
+  await factory.dispose?.(probe);
+  const userStep = (
+    name: string,
+    fn: (store: SessionStore & UserIndex) => Promise<void>,
+  ) =>
+    t.step({
+      name: `user index: ${name}`,
+      ignore: !indexed,
+      fn: async () => {
+        const store = await factory.create();
+        try {
+          if (!hasUserIndex(store)) throw new Error("listUser is missing");
+          await fn(store);
+        } finally {
+          await factory.dispose?.(store);
+        }
+      },
+    });
+
+  await userStep(
+    "a record written with a user is filed under it, as get returns it",
+    async (store) => {
+      const key = newKey();
+      const record = userRecord("ram");
+      const version = await store.set(key, record, { version: null });
+      const entries: UserSessionEntry[] = await store.listUser("ram");
+      assert.deepEqual(entries, [{ key, stored: { record, version } }]);
+      assert.deepEqual(entries[0].stored, await store.get(key));
+      assert.deepEqual(await store.listUser("eve"), []);
+    },
+  );
+
+  await userStep(
+    "every session of a user is filed; other users' are apart",
+    async (store) => {
+      const ram = [newKey(), newKey(), newKey()];
+      const eve = newKey();
+      for (const key of ram) {
+        await store.set(key, userRecord("ram"), { version: null });
+      }
+      await store.set(eve, userRecord("eve"), { version: null });
+      await store.set(newKey(), makeRecord({ anonymous: true }), {
+        version: null,
+      });
+      assert.deepEqual(await filed(store, "ram"), [...ram].sort());
+      assert.deepEqual(await filed(store, "eve"), [eve]);
+      await store.delete(ram[0]);
+      assert.deepEqual(await filed(store, "eve"), [eve]);
+      assert.deepEqual(await filed(store, "ram"), ram.slice(1).sort());
+    },
+  );
+
+  await userStep(
+    "an update keeps the filing, with the new record and version",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, userRecord("ram", { n: 1 }), {
+        version: null,
+      });
+      const second = userRecord("ram", { n: 2 });
+      const v2 = await store.set(key, second, { version: v1 });
+      assert.deepEqual(await store.listUser("ram"), [
+        { key, stored: { record: second, version: v2 } },
+      ]);
+    },
+  );
+
+  await userStep(
+    "a change of user moves the filing",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, userRecord("ram"), { version: null });
+      const record = userRecord("eve");
+      const v2 = await store.set(key, record, { version: v1 });
+      assert.deepEqual(await store.listUser("ram"), []);
+      assert.deepEqual(await store.listUser("eve"), [
+        { key, stored: { record, version: v2 } },
+      ]);
+    },
+  );
+
+  await userStep(
+    "a write without a user unfiles the record",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, userRecord("ram"), { version: null });
+      await store.set(key, makeRecord({ n: 1 }), { version: v1 });
+      assert.deepEqual(await store.listUser("ram"), []);
+    },
+  );
+
+  await userStep("delete unfiles the record", async (store) => {
+    const key = newKey();
+    const other = newKey();
+    await store.set(key, userRecord("ram"), { version: null });
+    await store.set(other, userRecord("ram"), { version: null });
+    await store.delete(key);
+    assert.deepEqual(await filed(store, "ram"), [other]);
+    await store.delete(other);
+    assert.deepEqual(await store.listUser("ram"), []);
+  });
+
+  await userStep(
+    "rotation files the new key, and the forwarding record nowhere",
+    async (store) => {
+      const oldKey = newKey();
+      const key = newKey();
+      const v1 = await store.set(oldKey, userRecord("ram"), { version: null });
+      const rotated = userRecord("ram", { role: "admin" });
+      const version = await store.set(key, rotated, {
+        version: v1,
+        replaces: oldKey,
+        forward: forwardTo(key),
+      });
+      assert.deepEqual(await store.listUser("ram"), [
+        { key, stored: { record: rotated, version } },
+      ]);
+      // Without a forwarding record, the same.
+      const third = newKey();
+      await store.set(third, userRecord("ram"), {
+        version,
+        replaces: key,
+      });
+      assert.deepEqual(await filed(store, "ram"), [third]);
+    },
+  );
+
+  await userStep(
+    "a login: rotation into a user files the new key under that user",
+    async (store) => {
+      const oldKey = newKey();
+      const key = newKey();
+      const v1 = await store.set(oldKey, makeRecord({ cart: ["apple"] }), {
+        version: null,
+      });
+      const v2 = await store.set(key, userRecord("ram"), {
+        version: v1,
+        replaces: oldKey,
+        forward: forwardTo(key),
+      });
+      assert.deepEqual(await filed(store, "ram"), [key]);
+      // And a rotation that changes the user moves the filing.
+      const next = newKey();
+      await store.set(next, userRecord("eve"), {
+        version: v2,
+        replaces: key,
+        forward: forwardTo(next),
+      });
+      assert.deepEqual(await store.listUser("ram"), []);
+      assert.deepEqual(await filed(store, "eve"), [next]);
+    },
+  );
+
+  await userStep(
+    "a conditional write that fails changes no filing",
+    async (store) => {
+      const key = newKey();
+      const v1 = await store.set(key, userRecord("ram", { n: 1 }), {
+        version: null,
+      });
+      const latest = userRecord("ram", { n: 2 });
+      const v2 = await store.set(key, latest, { version: v1 });
+      const kept = [{ key, stored: { record: latest, version: v2 } }];
+      // A stale version, a creation over an existing record.
+      assert.equal(
+        await store.set(key, userRecord("eve"), { version: v1 }),
+        null,
+      );
+      assert.equal(
+        await store.set(key, userRecord("eve"), { version: null }),
+        null,
+      );
+      // A rotation onto a key that is taken, and a stale rotation.
+      const taken = newKey();
+      await store.set(taken, makeRecord({ n: 3 }), { version: null });
+      assert.equal(
+        await store.set(taken, userRecord("eve"), {
+          version: v2,
+          replaces: key,
+          forward: forwardTo(taken),
+        }),
+        null,
+      );
+      const fresh = newKey();
+      assert.equal(
+        await store.set(fresh, userRecord("eve"), {
+          version: v1,
+          replaces: key,
+          forward: forwardTo(fresh),
+        }),
+        null,
+      );
+      // A write on a deleted record.
+      const gone = newKey();
+      const v3 = await store.set(gone, userRecord("ram"), { version: null });
+      await store.delete(gone);
+      assert.equal(
+        await store.set(gone, userRecord("ram"), { version: v3 }),
+        null,
+      );
+      assert.deepEqual(await store.listUser("ram"), kept);
+      assert.deepEqual(await store.listUser("eve"), []);
+    },
+  );
+
+  await userStep(
+    "any string names a user: no two users share a filing",
+    async (store) => {
+      const users = ["a", "a:b", "a/../b", "A", "user:a", "é 🍰", " a"];
+      const keys = new Map<string, string>();
+      for (const user of users) {
+        const key = newKey();
+        keys.set(user, key);
+        await store.set(key, userRecord(user), { version: null });
+      }
+      for (const user of users) {
+        const entries = await store.listUser(user);
+        assert.deepEqual(entries.map((entry) => entry.key), [keys.get(user)]);
+        assert.equal(entries[0].stored.record.user, user);
+      }
     },
   );
 }
