@@ -69,7 +69,11 @@ export interface IoRedisClient {
   readonly options?: {
     readonly enableOfflineQueue?: boolean;
     readonly maxRetriesPerRequest?: number | null;
+    /** A `Cluster`'s options for its connections to each node. */
+    readonly redisOptions?: { readonly maxRetriesPerRequest?: number | null };
   };
+  /** Whether it is a `Cluster`. */
+  readonly isCluster?: boolean;
 }
 
 /** A connected Redis client of `npm:redis` or `npm:ioredis`. */
@@ -331,13 +335,20 @@ function commandsOf(client: RedisClient): Commands {
   }
   if (isIoRedis(client)) {
     const options = client.options;
+    // A Cluster takes the retries for its node connections in redisOptions.
+    const retries = client.isCluster
+      ? options?.redisOptions?.maxRetriesPerRequest
+      : options?.maxRetriesPerRequest;
     if (
       options !== undefined &&
-      (options.enableOfflineQueue !== false ||
-        options.maxRetriesPerRequest !== 0)
+      (options.enableOfflineQueue !== false || retries !== 0)
     ) {
       throw new TypeError(
-        "RedisStore: create the npm:ioredis client with `enableOfflineQueue: false` and `maxRetriesPerRequest: 0`: otherwise a request waits while Redis is unreachable, and a write in flight when the connection drops is sent again",
+        `RedisStore: create the npm:ioredis client with \`enableOfflineQueue: false\` and \`${
+          client.isCluster
+            ? "redisOptions: { maxRetriesPerRequest: 0 }"
+            : "maxRetriesPerRequest: 0"
+        }\`: otherwise a request waits while Redis is unreachable, and a write in flight when the connection drops is sent again`,
       );
     }
     return {
