@@ -10,6 +10,8 @@ const STARTUP_MS = 10_000;
 /** A redis-server of a test, on 127.0.0.1, with its data in a temporary directory. */
 export interface RedisServer extends AsyncDisposable {
   readonly port: number;
+  /** The process id of the running server. */
+  readonly pid: number;
   /** `redis://127.0.0.1:PORT`. */
   readonly url: string;
   readonly dir: string;
@@ -76,18 +78,24 @@ async function answers(port: number): Promise<boolean> {
 
 /**
  * Starts `redis-server` on a free port with no persistence (unless `args`
- * say otherwise), and resolves once it answers PING.
+ * say otherwise), pinned to `cpus` with taskset if given, and resolves once
+ * it answers PING.
  */
 export async function startRedis(
-  options: { args?: string[] } = {},
+  options: { args?: string[]; cpus?: string } = {},
 ): Promise<RedisServer> {
   const dir = await Deno.makeTempDir({ prefix: "redis_test_" });
   let port = freePort();
   let child: Deno.ChildProcess | null = null;
 
   const spawn = async () => {
-    const process = new Deno.Command("redis-server", {
+    const pin = options.cpus === undefined
+      ? []
+      : ["taskset", "-c", options.cpus];
+    const [command, ...prefix] = [...pin, "redis-server"];
+    const process = new Deno.Command(command, {
       args: [
+        ...prefix,
         "--port",
         String(port),
         "--bind",
@@ -162,6 +170,10 @@ export async function startRedis(
   };
   return {
     port,
+    get pid() {
+      if (child === null) throw new Error("redis-server is not running");
+      return child.pid;
+    },
     url: `redis://127.0.0.1:${port}`,
     dir,
     stop,
