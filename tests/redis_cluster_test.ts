@@ -121,6 +121,21 @@ Deno.test("RedisStore on a Redis Cluster", async (t) => {
     }
 
     await t.step(
+      "waitForReplicas is refused: WAIT through a cluster client would count nothing",
+      () => {
+        for (const client of [ioredis, nodeRedis]) {
+          assert.throws(
+            () =>
+              new RedisStore(client, {
+                waitForReplicas: { replicas: 1, timeout: 1 },
+              }),
+            /not a cluster client/,
+          );
+        }
+      },
+    );
+
+    await t.step(
       "without a hash tag, a rotation between slots rejects (CROSSSLOT), writing nothing",
       async () => {
         const store = new RedisStore(ioredis, { prefix: "plain:" });

@@ -304,8 +304,30 @@ Deno.test("RedisStore refuses a client that would make a request wait while Redi
   );
 });
 
-Deno.test("RedisStore rejects invalid arguments", () => {
+Deno.test("RedisStore rejects invalid arguments", async () => {
   const client = createClient({ disableOfflineQueue: true });
+  // Checked before the client is used (this one is not even connected).
+  const store = new RedisStore(client);
+  const id = "a raw session id, not its digest";
+  for (const key of [id, "A".repeat(64), "0".repeat(63), ""]) {
+    for (
+      const call of [
+        () => store.get(key),
+        () => store.set(key, makeRecord({}), { version: null }),
+        () =>
+          store.set(newKey(), makeRecord({}), { version: null, replaces: key }),
+        () => store.delete(key),
+      ]
+    ) {
+      await assert.rejects(
+        call,
+        (error) =>
+          error instanceof TypeError &&
+          /64 lowercase hex/.test(error.message) &&
+          !error.message.includes(id),
+      );
+    }
+  }
   for (const bad of [null, undefined, {}, { get() {} }]) {
     assert.throws(
       () => new RedisStore(bad as unknown as typeof client),

@@ -43,6 +43,8 @@ export interface NodeRedisClient {
   wait?(replicas: number, timeout: number): Promise<unknown>;
   /** The client's options: the store checks that commands never wait offline. */
   readonly options?: { readonly disableOfflineQueue?: boolean };
+  /** A cluster's masters (`createCluster()`), through which `WAIT` cannot go. */
+  readonly masters?: unknown;
 }
 
 /**
@@ -118,6 +120,7 @@ const VERSION_LENGTH = VERSION_BYTES * 2;
 const MAX_EXPIRE_IN = 100 * 365.25 * 24 * 3_600_000;
 /** The length of a store key: a SHA-256 hex digest. */
 const KEY_LENGTH = 64;
+const KEY = /^[0-9a-f]{64}$/;
 
 /**
  * The stored value of a record, and what the scripts find in it without
@@ -294,6 +297,11 @@ interface Commands {
   get(key: string): Promise<unknown>;
   eval(script: string, keys: string[], args: string[]): Promise<unknown>;
   evalSha(sha: string, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * `WAIT` on the connection that wrote, or null: a cluster client sends a
+   * keyless command to any node, where `WAIT` counts no write of ours and
+   * returns at once.
+   */
   wait: ((replicas: number, timeout: number) => Promise<unknown>) | null;
 }
 
@@ -330,7 +338,7 @@ function commandsOf(client: RedisClient): Commands {
         client.eval(script, { keys, arguments: args }),
       evalSha: (sha, keys, args) =>
         client.evalSha(sha, { keys, arguments: args }),
-      wait: client.wait?.bind(client) ?? null,
+      wait: "masters" in client ? null : client.wait?.bind(client) ?? null,
     };
   }
   if (isIoRedis(client)) {
@@ -357,7 +365,7 @@ function commandsOf(client: RedisClient): Commands {
         client.eval(script, keys.length, ...keys, ...args),
       evalSha: (sha, keys, args) =>
         client.evalsha(sha, keys.length, ...keys, ...args),
-      wait: client.wait?.bind(client) ?? null,
+      wait: client.isCluster ? null : client.wait?.bind(client) ?? null,
     };
   }
   throw new TypeError(
@@ -391,12 +399,13 @@ function isNoScript(error: unknown): boolean {
  *   that user's sessions only.
  * - Every failure rejects: a lost connection, an error from Redis, a
  *   `waitForReplicas` not met, no answer within `timeout`. The constructor
- *   refuses a client that would
- *   hold commands while Redis is unreachable (node-redis without
- *   `disableOfflineQueue: true`; ioredis without `enableOfflineQueue: false`
- *   and `maxRetriesPerRequest: 0`), so that a request fails instead of
- *   waiting out an outage; once the client has reconnected, requests work
- *   again.
+ *   refuses a client that would hold commands while Redis is unreachable
+ *   (node-redis without `disableOfflineQueue: true`; ioredis without
+ *   `enableOfflineQueue: false` and `maxRetriesPerRequest: 0`), so that a
+ *   request fails instead of waiting out an outage; once the client has
+ *   reconnected, requests work again.
+ * - Keys must be store keys, 64 lowercase hex digits: the scripts find the
+ *   prefix by their length. Any other key is a TypeError.
  *
  * @example With npm:redis (node-redis)
  * ```ts
@@ -463,7 +472,7 @@ export class RedisStore implements SessionStore, UserIndex {
   /** Reads a record with one `GET`; see {@linkcode SessionStore.get}. */
   async get(key: string): Promise<StoredSession | null> {
     return decodeValue(
-      await this.#answer(this.#commands.get(this.#prefix + key)),
+      await this.#answer(this.#commands.get(this.#key(key))),
     );
   }
 
@@ -480,10 +489,10 @@ export class RedisStore implements SessionStore, UserIndex {
     const now = Date.now();
     const version = newVersion();
     const { replaces, forward } = condition;
-    const target = this.#prefix + key;
+    const target = this.#key(key);
     const written = await this.#run(
       SET,
-      [target, replaces === undefined ? target : this.#prefix + replaces],
+      [target, replaces === undefined ? target : this.#key(replaces)],
       [
         condition.version ?? "",
         encodeValue(version, record),
@@ -500,7 +509,7 @@ export class RedisStore implements SessionStore, UserIndex {
 
   /** Deletes a record and unfiles it, in one script. */
   async delete(key: string): Promise<void> {
-    await this.#run(DELETE, [this.#prefix + key], []);
+    await this.#run(DELETE, [this.#key(key)], []);
     await this.#replicated();
   }
 
@@ -525,6 +534,22 @@ export class RedisStore implements SessionStore, UserIndex {
       }
     }
     return entries;
+  }
+
+  /** The Redis key of a store key; a TypeError for anything else. */
+  #key(key: string): string {
+    if (typeof key !== "string" || !KEY.test(key)) {
+      // The value is not echoed: a raw session id passed by mistake would
+      // end up in a log.
+      throw new TypeError(
+        `RedisStore: a key must be 64 lowercase hex characters (a SHA-256 digest), got ${
+          typeof key === "string"
+            ? `a string of ${key.length} characters`
+            : typeof key
+        }`,
+      );
+    }
+    return this.#prefix + key;
   }
 
   /** Runs a script by its digest, loading it on `NOSCRIPT` (a new or restarted server). */
@@ -661,7 +686,7 @@ function replication(
   const timeoutMs = milliseconds("waitForReplicas.timeout", timeout);
   if (wait === null) {
     throw new TypeError(
-      "RedisStore: waitForReplicas needs a client with wait() (WAIT)",
+      "RedisStore: waitForReplicas needs a client on one connection to the primary, with wait() (WAIT): not a cluster client",
     );
   }
   return { replicas, timeoutMs, wait };
