@@ -212,3 +212,95 @@ export async function ioRedisClient(port: number) {
   await client.connect();
   return client;
 }
+
+/**
+ * A TCP proxy in front of a redis-server, to lose a connection while Redis
+ * itself runs on: after `hold()` Redis's answers are dropped (the commands
+ * still run, as when a network fails after the request went through);
+ * `cut()` closes every connection and stops dropping. Clients then
+ * reconnect through it.
+ */
+export interface RedisProxy extends AsyncDisposable {
+  readonly port: number;
+  hold(): void;
+  cut(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function startProxy(target: number): RedisProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const pairs = new Set<{ close(): void; done: Promise<unknown> }>();
+  let held = false;
+
+  /** Copies `from` to `to` until either closes (while held, `holdable` drops). */
+  const pump = async (
+    from: Deno.TcpConn,
+    to: Deno.TcpConn,
+    holdable: boolean,
+  ) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const read = await from.read(buffer);
+        if (read === null) return;
+        if (holdable && held) continue;
+        let written = 0;
+        while (written < read) {
+          written += await to.write(buffer.subarray(written, read));
+        }
+      }
+    } catch {
+      // A side closed: the pair is done.
+    }
+  };
+
+  const accepting = (async () => {
+    for await (const client of listener) {
+      let upstream: Deno.TcpConn;
+      try {
+        upstream = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      } catch {
+        client.close();
+        continue;
+      }
+      const close = () => {
+        for (const conn of [client, upstream]) {
+          try {
+            conn.close();
+          } catch {
+            // Closed already.
+          }
+        }
+      };
+      const pumps = [
+        pump(client, upstream, false),
+        pump(upstream, client, true),
+      ];
+      const done = Promise.race(pumps).then(close).then(() =>
+        Promise.all(pumps)
+      );
+      const pair = { close, done };
+      pairs.add(pair);
+      done.then(() => pairs.delete(pair));
+    }
+  })();
+
+  const cut = async () => {
+    const open = [...pairs];
+    for (const pair of open) pair.close();
+    await Promise.all(open.map((pair) => pair.done));
+    held = false;
+  };
+  const close = async () => {
+    listener.close();
+    await accepting.catch(() => {});
+    await cut();
+  };
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    hold: () => (held = true),
+    cut,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -14,6 +14,7 @@ import {
   ioRedisClient,
   nodeRedisClient,
   type RedisServer,
+  startProxy,
   startRedis,
 } from "./redis_helpers.ts";
 
@@ -468,3 +469,96 @@ for (const { name, connect } of CLIENTS) {
     }
   });
 }
+
+for (const { name, connect } of CLIENTS) {
+  Deno.test(`RedisStore through ${name}: the connection drops after a write ran, before its answer`, async () => {
+    await using server = await startRedis();
+    await using proxy = startProxy(server.port);
+    // The client reaches Redis through the proxy, as over a network.
+    const { client, close } = await connect({
+      ...server,
+      port: proxy.port,
+      url: `redis://127.0.0.1:${proxy.port}`,
+    });
+    try {
+      const pause = new Pause();
+      const app = withSession(testApp(pause), {
+        store: new RedisStore(client, { timeout: 2 }),
+      });
+      const user = new Client(app);
+      await user.get("/set?a=1");
+      const { reached, resume } = pause.arm();
+      const write = rejectsInTime(user.get("/set?b=2&gate"));
+      await reached;
+      proxy.hold();
+      resume();
+      // The script runs in Redis; its answer is lost with the connection.
+      const before = await server.cli("INFO", "commandstats");
+      for (let tries = 0;; tries++) {
+        if (await server.cli("INFO", "commandstats") !== before) break;
+        if (tries === 500) throw new Error("the write never reached Redis");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await proxy.cut();
+      await write;
+      // The request failed; what it wrote is there, written once, and the
+      // client works again once it has reconnected.
+      const seen = await untilAnswered(() => user.get("/data"));
+      assert.deepEqual(seen.data, { a: "1", b: "2" });
+      await user.get("/set?c=3");
+      assert.deepEqual((await user.get("/data")).data, {
+        a: "1",
+        b: "2",
+        c: "3",
+      });
+    } finally {
+      close();
+    }
+  });
+}
+
+Deno.test("npm:ioredis sends a command whose answer was lost again once reconnected, unless maxRetriesPerRequest is 0: why RedisStore insists on it", async (t) => {
+  await using server = await startRedis();
+  await using proxy = startProxy(server.port);
+  for (
+    const [retries, runs] of [[undefined, "2"], [0, "1"]] as const
+  ) {
+    await t.step(
+      `maxRetriesPerRequest ${
+        retries ?? "left at its default (20)"
+      }: the command runs ${runs} time(s)`,
+      async () => {
+        const client = new Redis({
+          host: "127.0.0.1",
+          port: proxy.port,
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          ...(retries === undefined ? {} : { maxRetriesPerRequest: retries }),
+        });
+        client.on("error", () => {});
+        try {
+          await client.connect();
+          await client.set("n", "0");
+          proxy.hold();
+          const answer = client.eval(
+            "return redis.call('INCR', KEYS[1])",
+            1,
+            "n",
+          ).then(String, (error: Error) => error.message);
+          for (let tries = 0; await server.cli("GET", "n") === "0"; tries++) {
+            if (tries === 500) throw new Error("INCR never reached Redis");
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          await proxy.cut();
+          const answered = await answer;
+          await untilAnswered(() => client.ping());
+          assert.equal(await server.cli("GET", "n"), runs);
+          if (runs === "1") assert.match(answered, /max retries/);
+          else assert.equal(answered, "2", "answered by the second run");
+        } finally {
+          client.disconnect();
+        }
+      },
+    );
+  }
+});
