@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { type SessionRecord, withSession } from "../mod.ts";
 import { RedisStore } from "../redis.ts";
 import { storeKey } from "../src/id.ts";
@@ -295,6 +295,25 @@ Deno.test("RedisStore refuses a client that would make a request wait while Redi
     enableOfflineQueue: false,
   });
   assert.throws(() => new RedisStore(ioRetrying), /maxRetriesPerRequest/);
+  const nodes = [{ host: "127.0.0.1", port: 1 }];
+  assert.throws(
+    () => new RedisStore(new Cluster(nodes, { lazyConnect: true })),
+    /enableOfflineQueue/,
+  );
+  assert.throws(
+    () =>
+      new RedisStore(
+        new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false }),
+      ),
+    /redisOptions: \{ maxRetriesPerRequest: 0 \}/,
+  );
+  new RedisStore(
+    new Cluster(nodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      redisOptions: { maxRetriesPerRequest: 0 },
+    }),
+  );
   new RedisStore(createClient({ disableOfflineQueue: true }));
   new RedisStore(
     new Redis({
