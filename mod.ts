@@ -1,8 +1,10 @@
 /**
  * Server-side sessions for `Deno.serve`, the way Django gives them:
  * `getSession(req)` is `request.session`. Absolute and idle timeouts, signed
- * cookies, no lost updates between concurrent requests, and stores for
- * memory, Deno KV and files behind one small interface.
+ * cookies, no lost updates between concurrent requests, per-user sessions
+ * ("log out everywhere"), and stores for memory, Deno KV, files and the cookie
+ * itself behind one small interface (Redis in `@denokit/session/redis`;
+ * Hono and Oak middleware in `./hono` and `./oak`).
  *
  * @example
  * ```ts

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { type RedisServer, startRedis } from "../tests/redis_helpers.ts";
 import { type Route, type Variant, variants } from "./variants.ts";
 
 const benchDir = new URL("./", import.meta.url);
@@ -228,7 +229,7 @@ export async function startServer(
   options: HarnessOptions,
   pinned: boolean,
   dir: string,
-  extra: { maxSessions?: number; gc?: boolean } = {},
+  extra: { maxSessions?: number; gc?: boolean; redisUrl?: string } = {},
 ): Promise<Server> {
   const deno = [
     Deno.execPath(),
@@ -246,6 +247,7 @@ export async function startServer(
     "--file-dir",
     `${dir}/${variant}-sessions`,
     ...(extra.maxSessions ? ["--max-sessions", String(extra.maxSessions)] : []),
+    ...(extra.redisUrl ? ["--redis-url", extra.redisUrl] : []),
     "--tag",
     options.tag,
   ];
@@ -494,6 +496,9 @@ async function machine(
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     wrk: wrkVersion,
+    "redis-server":
+      (await run("redis-server", "--version")).match(/v=(\S+)/)?.[1] ??
+        "not installed",
     "kv and file stores on": await run(
       "findmnt",
       "-n",
@@ -526,16 +531,26 @@ export async function runHarness(
   const dir = await Deno.makeTempDir({ prefix: "session_bench_" });
   const servers = new Map<string, Server>();
   const pids: number[] = [];
+  let redis: RedisServer | null = null;
   const onSignal = () => {
     killAll();
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
+    // The Redis variants' redis-server, on the servers' core: wrk keeps a
+    // core to itself, as for every variant.
+    if (chosen.some((variant) => variant.name.startsWith("redis"))) {
+      redis = await startRedis(pinned ? { cpus: "0" } : {});
+      pids.push(redis.pid);
+    }
+    const redisUrl = redis?.url;
     // Started together; every one is stopped in `finally`, even if another
     // failed to start.
     const launched = await Promise.allSettled(
-      chosen.map((variant) => startServer(variant.name, options, pinned, dir)),
+      chosen.map((variant) =>
+        startServer(variant.name, options, pinned, dir, { redisUrl })
+      ),
     );
     for (const result of launched) {
       if (result.status === "fulfilled") {
@@ -716,7 +731,7 @@ export async function runHarness(
         );
       }
     }
-    for (const store of ["kv", "file"]) {
+    for (const store of ["kv", "file", "redis"]) {
       compare(
         `${store} /read / ${store}-floor /read`,
         `${store} /read`,
@@ -769,7 +784,7 @@ export async function runHarness(
         );
       }
     }
-    for (const store of ["kv", "file"]) {
+    for (const store of ["kv", "file", "redis"]) {
       target(
         `${store} /read vs ${store}-floor /read`,
         comparison(`${store} /read / ${store}-floor /read`),
@@ -850,6 +865,7 @@ export async function runHarness(
     };
   } finally {
     for (const server of servers.values()) await server.stop();
+    await redis?.close();
     killAll();
     Deno.removeSignalListener("SIGINT", onSignal);
     await Deno.remove(dir, { recursive: true });

@@ -11,6 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { startRedis } from "../tests/redis_helpers.ts";
 
 const benchDir = new URL("./", import.meta.url);
 const root = new URL("../", benchDir);
@@ -97,6 +98,10 @@ if (import.meta.main) {
   });
   const dir = values.keep ?? await Deno.makeTempDir({ prefix: "cpuprof_" });
   await Deno.mkdir(dir, { recursive: true });
+  // The Redis variants' redis-server, on the server's core, as in the harness.
+  await using redis = values.variant.startsWith("redis")
+    ? await startRedis({ cpus: "0" })
+    : null;
   const child = new Deno.Command("taskset", {
     args: [
       "-c",
@@ -116,6 +121,7 @@ if (import.meta.main) {
       `${dir}/bench.kv`,
       "--file-dir",
       `${dir}/sessions`,
+      ...(redis === null ? [] : ["--redis-url", redis.url]),
     ],
     cwd: root,
     stdout: "piped",

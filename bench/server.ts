@@ -31,7 +31,9 @@ import {
   withSession,
 } from "../mod.ts";
 import type { SessionOptions } from "../mod.ts";
+import { RedisStore } from "../redis.ts";
 import { CountingStore } from "../tests/helpers.ts";
+import { nodeRedisClient } from "../tests/redis_helpers.ts";
 import type { Session as HonoSession } from "hono-sessions";
 import { variantNames } from "./variants.ts";
 
@@ -177,7 +179,7 @@ function sidOf(req: Request): string | null {
 
 /**
  * The floor of a store that keeps JSON per session: on /read the cookie
- * parse, one `load` (one kv.get, one file read), JSON.parse and `Vary:
+ * parse, one `load` (one kv.get, one file read, one GET), JSON.parse and `Vary:
  * Cookie`; /write (for the harness's pool) a save and a cookie. No digest, no
  * expiry, no concurrency control.
  */
@@ -257,7 +259,12 @@ function required(flags: Record<string, string | undefined>, name: string) {
 /** The handler of a variant; see `variants.ts`. */
 async function handlerFor(
   variant: string,
-  flags: { "max-sessions"?: string; "kv-path"?: string; "file-dir"?: string },
+  flags: {
+    "max-sessions"?: string;
+    "kv-path"?: string;
+    "file-dir"?: string;
+    "redis-url"?: string;
+  },
 ): Promise<Served> {
   switch (variant) {
     case "bare":
@@ -312,6 +319,19 @@ async function handlerFor(
         (sid, json) => Deno.writeTextFile(`${dir}/${sid}`, json),
       );
     }
+    case "redis": {
+      const client = await nodeRedisClient(required(flags, "redis-url"));
+      return ours(new CountingStore(new RedisStore(client)), () => undefined);
+    }
+    case "redis-floor": {
+      const client = await nodeRedisClient(required(flags, "redis-url"));
+      return storeFloor(
+        (sid) => client.get(`floor:${sid}`),
+        async (sid, json) => {
+          await client.set(`floor:${sid}`, json);
+        },
+      );
+    }
     case "hono-sessions":
       return await hono();
     case "hono-sessions-key":
@@ -332,6 +352,7 @@ if (import.meta.main) {
       "max-sessions": { type: "string" },
       "kv-path": { type: "string" },
       "file-dir": { type: "string" },
+      "redis-url": { type: "string" },
       // Marks the process so that a test can find anything left behind.
       tag: { type: "string" },
     },

@@ -69,6 +69,18 @@ export const variants: readonly Variant[] = [
     routes: OURS,
   },
   {
+    name: "redis-floor",
+    description:
+      "the floor of a Redis store: cookie parse, one GET of a JSON session (npm:redis), Vary",
+    routes: ["/read"],
+  },
+  {
+    name: "redis",
+    description:
+      "@denokit/session, RedisStore over npm:redis on a local redis-server",
+    routes: OURS,
+  },
+  {
     name: "hono-sessions",
     description: "Hono + hono-sessions, its MemoryStore, no encryption key",
     routes: ALL,

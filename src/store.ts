@@ -114,8 +114,10 @@ export interface UserIndex {
 }
 
 /**
- * A session backend. Implementations: `MemoryStore`, `KvStore`, `FileStore`;
- * the suite exported from `@denokit/session/testing` checks any other.
+ * A session backend. Implementations: `MemoryStore`, `KvStore`, `FileStore`,
+ * `CookieStore` (the session sealed in the cookie itself) and, from
+ * `@denokit/session/redis`, `RedisStore`; the suite exported from
+ * `@denokit/session/testing` checks any other.
  *
  * @example A store that keeps sessions in a Map (MemoryStore does this, bounded)
  * ```ts

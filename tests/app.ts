@@ -1,7 +1,7 @@
 /**
  * The test app every store is tested through, a client that keeps its
  * cookie, and the stores themselves as fixtures: one list, so that each
- * guarantee is checked on memory, Deno KV and files alike.
+ * guarantee is checked on memory, Deno KV, files and Redis alike.
  */
 
 import {
@@ -11,9 +11,11 @@ import {
   MemoryStore,
   type SessionStore,
 } from "../mod.ts";
+import { RedisStore } from "../redis.ts";
 import { storeKey } from "../src/id.ts";
 import { callHandler } from "../testing.ts";
 import { CountingStore, gate } from "./helpers.ts";
+import { nodeRedisClient, startRedis } from "./redis_helpers.ts";
 
 /** Where a request of {@linkcode testApp} holds still when armed: after its changes, before its save. */
 export class Pause {
@@ -193,6 +195,26 @@ export const STORES: ReadonlyArray<
         close: async () => {
           for (const twin of [store, ...twins]) await twin.close();
           await Deno.remove(dir, { recursive: true });
+        },
+      };
+    },
+  },
+  {
+    name: "RedisStore",
+    async open() {
+      const server = await startRedis();
+      // Another process would have a connection of its own.
+      const [client, other] = await Promise.all([
+        nodeRedisClient(server.url),
+        nodeRedisClient(server.url),
+      ]);
+      return {
+        store: new RedisStore(client),
+        twin: () => new RedisStore(other),
+        close: async () => {
+          client.destroy();
+          other.destroy();
+          await server.close();
         },
       };
     },

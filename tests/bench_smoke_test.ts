@@ -1,7 +1,8 @@
 /**
  * One short round of the benchmark harness, so that it cannot rot: every
  * variant and route must come out with a ratio to bare, and no process it
- * started may outlive it. Needs `wrk` (Debian: `apt-get install -y wrk`).
+ * started may outlive it. Needs `wrk` and `redis-server` (Debian:
+ * `apt-get install -y wrk redis-server`).
  */
 
 import assert from "node:assert/strict";
@@ -77,7 +78,7 @@ Deno.test("bench smoke: one short round of every variant and route, nothing left
         }
       }
     }
-    for (const store of ["memory", "memory-secrets", "kv", "file"]) {
+    for (const store of ["memory", "memory-secrets", "kv", "file", "redis"]) {
       const count = results.writes.find((w) => w.variant === store);
       assert.ok(count && count.reads > 0, `no write count for ${store}`);
       // Every connection on one session: counted, and (the harness fails

@@ -4,18 +4,28 @@
 
 import assert from "node:assert/strict";
 import { type ExampleServer, startServer } from "./example_server.ts";
+import { type RedisServer, startRedis } from "./redis_helpers.ts";
 
 const PARALLEL = 200;
 
-/** A server of tests/session_server.ts on `store`, with the least permissions it needs. */
-function serve(store: string, path: string): Promise<ExampleServer> {
+/**
+ * A server of tests/session_server.ts on `store`, with the least permissions
+ * it needs: the loopback, and the store's file or directory, or the one
+ * variable npm:redis reads.
+ */
+function serve(
+  store: string,
+  path: string,
+  redisUrl: string,
+): Promise<ExampleServer> {
   const files = path === "" ? [] : [
     `--allow-read=${path}`,
     `--allow-write=${path}`,
   ];
+  const env = redisUrl === "" ? [] : ["--allow-env=REDIS_DEBUG_MAINTENANCE"];
   return startServer("tests/session_server.ts", {
-    permissions: ["--allow-net=127.0.0.1", ...files],
-    args: ["--store", store, "--path", path],
+    permissions: ["--allow-net=127.0.0.1", ...files, ...env],
+    args: ["--store", store, "--path", path, "--redis-url", redisUrl],
   });
 }
 
@@ -102,9 +112,9 @@ async function begin(server: ExampleServer): Promise<string> {
 }
 
 /**
- * Prints the store writes per request. A KV or file write takes long enough
- * for the requests arriving meanwhile to be written together with the next
- * one; a MemoryStore write is done before the next request arrives, so there
+ * Prints the store writes per request. A KV, file or Redis write takes long
+ * enough for the requests arriving meanwhile to be written together with the
+ * next one; a MemoryStore write is done before the next request arrives, so there
  * each request writes once, and nothing is gained by waiting.
  */
 function report(store: string, label: string, writes: number) {
@@ -118,7 +128,7 @@ function report(store: string, label: string, writes: number) {
   assert.ok(perRequest <= bound, `${perRequest} store writes per request`);
 }
 
-for (const store of ["memory", "kv", "file"]) {
+for (const store of ["memory", "kv", "file", "redis"]) {
   Deno.test(`parallel requests on one session, over HTTP, on the ${store} store`, async (t) => {
     const dir = await Deno.makeTempDir({ prefix: `contention_${store}_` });
     const path = store === "kv"
@@ -126,10 +136,14 @@ for (const store of ["memory", "kv", "file"]) {
       : store === "file"
       ? dir
       : "";
+    const redis: RedisServer | null = store === "redis"
+      ? await startRedis()
+      : null;
     const servers: ExampleServer[] = [];
     try {
-      servers.push(await serve(store, path));
-      if (store !== "memory") servers.push(await serve(store, path));
+      const url = redis?.url ?? "";
+      servers.push(await serve(store, path, url));
+      if (store !== "memory") servers.push(await serve(store, path, url));
       const [one] = servers;
 
       await t.step(
@@ -258,6 +272,7 @@ for (const store of ["memory", "kv", "file"]) {
         const log = await server.stop();
         assert.equal(log, "", log);
       }
+      await redis?.close();
       await Deno.remove(dir, { recursive: true });
     }
   });

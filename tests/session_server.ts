@@ -1,8 +1,9 @@
 /**
  * A session server for the tests over real HTTP, run as its own process:
  *
- *   deno run ... tests/session_server.ts --store memory|kv|file [--path P]
- *     [--port 0] [--header NAME] [--secret S]
+ *   deno run ... tests/session_server.ts --store memory|kv|file|redis
+ *     [--path P] [--redis-url redis://127.0.0.1:PORT] [--port 0]
+ *     [--header NAME] [--secret S]
  *
  * It prints `Listening on http://127.0.0.1:PORT/` and answers:
  *
@@ -27,9 +28,15 @@ import {
   type SessionStore,
   withSession,
 } from "../mod.ts";
+import { RedisStore } from "../redis.ts";
 import { CountingStore } from "./helpers.ts";
+import { createClient } from "redis";
 
-async function openStore(kind: string, path: string): Promise<SessionStore> {
+async function openStore(
+  kind: string,
+  path: string,
+  redisUrl: string,
+): Promise<SessionStore> {
   switch (kind) {
     case "memory":
       return new MemoryStore();
@@ -37,8 +44,14 @@ async function openStore(kind: string, path: string): Promise<SessionStore> {
       return new KvStore(await Deno.openKv(path));
     case "file":
       return new FileStore(path);
+    case "redis": {
+      // As README says; ioredis is not loaded here: it wants --allow-env.
+      const client = createClient({ url: redisUrl, disableOfflineQueue: true });
+      client.on("error", () => {}); // each command that fails rejects
+      return new RedisStore(await client.connect());
+    }
   }
-  throw new TypeError(`--store must be memory, kv or file, got ${kind}`);
+  throw new TypeError(`--store must be memory, kv, file or redis, got ${kind}`);
 }
 
 if (import.meta.main) {
@@ -47,12 +60,15 @@ if (import.meta.main) {
     options: {
       store: { type: "string", default: "memory" },
       path: { type: "string", default: "" },
+      "redis-url": { type: "string", default: "" },
       port: { type: "string", default: "0" },
       header: { type: "string" },
       secret: { type: "string" },
     },
   });
-  const store = new CountingStore(await openStore(values.store, values.path));
+  const store = new CountingStore(
+    await openStore(values.store, values.path, values["redis-url"]),
+  );
   const handler = withSession(async (req) => {
     const url = new URL(req.url);
     if (url.pathname === "/stats") {

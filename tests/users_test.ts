@@ -156,7 +156,12 @@ for (const { name, open } of STORES) {
           version: stored.version,
           previousUser: "ram",
         });
-        assert.equal((await index.listUser("ram")).length, 1);
+        // Redis drops a key written with a deadline already past (PXAT) and
+        // its set entry with it; the other stores keep both until a sweep.
+        assert.equal(
+          (await index.listUser("ram")).length,
+          name === "RedisStore" ? 0 : 1,
+        );
         assert.deepEqual(await listUserSessions(store, "ram"), []);
       },
     );
