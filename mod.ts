@@ -32,6 +32,7 @@ export {
   endUserSessions,
   listUserSessions,
   type UserSession,
+  type UserSessionsOptions,
 } from "./src/users.ts";
 export type { SessionEvent } from "./src/events.ts";
 export { SessionTooLargeError } from "./src/record.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { opensSession, writerFor } from "./write.ts";
+import { MAX_HOPS, opensSession, writerFor } from "./write.ts";
 import { handleOf } from "./id.ts";
 import { heldKey, type Session } from "./session.ts";
 import type { SessionStore, UserIndex, UserSessionEntry } from "./store.ts";
@@ -41,19 +41,44 @@ function indexOf(store: SessionStore): UserIndex {
   return index as UserIndex;
 }
 
-/** The entries filed under `userId` that are live sessions of that user now. */
+/** Options of {@linkcode listUserSessions} and {@linkcode endUserSessions}. */
+export interface UserSessionsOptions {
+  /**
+   * Clock in epoch milliseconds that decides which sessions are still live:
+   * the middleware's `now`, when its tests drive time. Default `Date.now`.
+   */
+  now?: () => number;
+}
+
+/**
+ * The entries filed under `userId` that are live sessions of that user now.
+ * A store may list a filing and read its record in two steps (KV's list,
+ * then getMany): a rotation between them shows as the forwarding record the
+ * rotation left, so that one is followed to the rotated session.
+ */
 async function liveEntries(
   store: SessionStore,
   userId: string,
+  now: number,
 ): Promise<UserSessionEntry[]> {
-  const now = Date.now();
-  const entries = await indexOf(store).listUser(userId);
-  // The index may still hold an entry its store has not collected yet: only
-  // the record itself says whether the session is live, and whose it is.
-  return entries.filter(({ stored: { record } }) =>
-    record.user === userId && opensSession(record) &&
-    now < record.expiresAt && now < record.absoluteExpiresAt
-  );
+  const live = new Map<string, UserSessionEntry["stored"]>();
+  for (let { key, stored } of await indexOf(store).listUser(userId)) {
+    for (let hops = 0; stored.record.movedTo !== undefined; hops++) {
+      const next = hops === MAX_HOPS
+        ? null
+        : await store.get(key = stored.record.movedTo);
+      if (next === null) break;
+      stored = next;
+    }
+    // The index may still hold an entry its store has not collected yet: only
+    // the record itself says whether the session is live, and whose it is.
+    const { record } = stored;
+    if (
+      record.user === userId && opensSession(record) &&
+      now < record.expiresAt && now < record.absoluteExpiresAt
+    ) live.set(key, stored);
+  }
+  return [...live].map(([key, stored]) => ({ key, stored }));
 }
 
 /**
@@ -83,8 +108,10 @@ async function liveEntries(
 export async function listUserSessions(
   store: SessionStore,
   userId: string,
+  options: UserSessionsOptions = {},
 ): Promise<UserSession[]> {
-  const entries = await liveEntries(store, String(userId));
+  const now = options.now ?? Date.now;
+  const entries = await liveEntries(store, String(userId), now());
   return entries
     .map(({ key, stored: { record } }) => ({
       handle: handleOf(key),
@@ -123,19 +150,20 @@ export async function listUserSessions(
 export async function endUserSessions(
   store: SessionStore,
   userId: string,
-  options: { except?: Session } = {},
+  options: UserSessionsOptions & { except?: Session } = {},
 ): Promise<number> {
+  const now = options.now ?? Date.now;
   const user = String(userId);
   const keep = options.except === undefined ? null : heldKey(options.except);
   const writer = writerFor(store);
   let ended = 0;
   for (let round = 0; round < END_ROUNDS; round++) {
-    const entries = (await liveEntries(store, user)).filter(({ key }) =>
+    const entries = (await liveEntries(store, user, now())).filter(({ key }) =>
       key !== keep
     );
     if (entries.length === 0) break;
     await Promise.all(entries.map(({ key }) => store.delete(key)));
-    const at = new Date();
+    const at = new Date(now());
     for (const { key } of entries) {
       writer.emitToAll({
         type: "ended",

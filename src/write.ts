@@ -50,7 +50,7 @@ import type { SessionRecord, SessionStore, StoredSession } from "./store.ts";
  */
 export const FORWARD_MS = 10 * 60_000;
 /** Forwarding records followed in a row, at most (a rotation of a rotation). */
-const MAX_HOPS = 4;
+export const MAX_HOPS = 4;
 /** Backoff after the n-th conflict in a row: random up to BASE·2^n ms, at most CAP. */
 const BACKOFF_BASE_MS = 1;
 const BACKOFF_CAP_MS = 50;
