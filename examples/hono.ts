@@ -11,21 +11,26 @@
  */
 
 import { Hono } from "hono";
-import { getSession, type SessionOptions } from "../mod.ts";
+import { getSession, type SessionOptions, type SessionStore } from "../mod.ts";
 import { session, type SessionVariables } from "../hono.ts";
-import { type Data, greeting, homePage } from "./page.ts";
+import { type Data, greeting, logIn } from "./page.ts";
 import {
   listen,
+  logOutOthers,
   openStore,
+  pageOf,
   parseFlags,
   run,
   sessionOptions,
 } from "./server.ts";
 
 /** The example's routes as a Hono app under `session(options)`. */
-export function honoApp(options: SessionOptions): Hono<{
+export function honoApp(
+  options: SessionOptions & { store: SessionStore },
+): Hono<{
   Variables: SessionVariables<Data>;
 }> {
+  const { store } = options;
   const app = new Hono<{ Variables: SessionVariables<Data> }>();
   app.use(session(options));
   app.get("/set", async (c) => {
@@ -45,18 +50,30 @@ export function honoApp(options: SessionOptions): Hono<{
     // A body that is not a form counts as a missing username.
     const form = await c.req.parseBody().catch(() => null);
     const username = String(form?.username ?? "").trim();
-    if (username === "") return c.text("username is required\n", 400);
     const session = await c.var.session.load();
-    await session.rotate();
-    session.set("user", username);
-    session.set("loginAt", new Date().toISOString());
-    return c.redirect("/", 303);
+    const problem = await logIn(session, username);
+    if (problem === null) return c.redirect("/", 303);
+    return username === ""
+      ? c.text(problem, 400)
+      : c.html(await pageOf(store, session, { error: problem }), 400);
+  });
+  app.get("/login", async (c) => {
+    const session = await c.var.session.load();
+    if (session.has("user")) return c.redirect("/", 303);
+    return c.html(await pageOf(store, session, {}));
   });
   app.post("/logout", async (c) => {
     await (await c.var.session.load()).flush();
     return c.redirect("/", 303);
   });
-  app.get("/", async (c) => c.html(homePage(await c.var.session.load())));
+  app.post("/logout-others", async (c) => {
+    await logOutOthers(store, await c.var.session.load());
+    return c.redirect("/", 303);
+  });
+  app.get(
+    "/",
+    async (c) => c.html(await pageOf(store, await c.var.session.load())),
+  );
   app.notFound((c) => c.text("Not found\n", 404));
   return app;
 }

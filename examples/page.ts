@@ -1,13 +1,14 @@
 /**
  * What the examples answer, shared by examples/server.ts and
- * examples/hono.ts: the home page (who is logged in, the session's
- * contents, its absolute and idle deadlines with a live countdown, the
- * login and logout forms) and the /get greeting.
+ * examples/hono.ts: the page (who is logged in, the session's contents, its
+ * absolute and idle deadlines with a live countdown, the login and logout
+ * forms, the user's devices with "log out other devices"), the login itself
+ * (with Django's test cookie) and the /get greeting.
  *
  * @module
  */
 
-import type { Session } from "../mod.ts";
+import type { Session, UserSession } from "../mod.ts";
 
 /** The data the examples keep in a session. */
 export type Data = { sname: string; user: string; loginAt: string };
@@ -18,6 +19,29 @@ export function greeting(session: Session<Data>): string {
   if (name !== undefined) return `Welcome ${name}\n`;
   const why = session.wasExpired ? "your session expired" : "no session";
   return `Hello stranger: ${why}. Visit /set first.\n`;
+}
+
+/** What the login page says when the browser sent back no cookie. */
+export const COOKIES_OFF =
+  "Your browser did not send back the cookie this site set, so you cannot stay logged in: allow cookies for this site and try again.";
+
+/**
+ * Logs `username` in on `session`, the way Django's login view does: the
+ * login page set a test cookie, and only a browser that sent it back can
+ * keep a session. Returns why it could not, for a 400, or null once logged
+ * in.
+ */
+export async function logIn(
+  session: Session<Data>,
+  username: string,
+): Promise<string | null> {
+  if (username === "") return "username is required\n";
+  if (!session.testCookieWorked()) return COOKIES_OFF;
+  session.deleteTestCookie();
+  await session.rotate(); // against session fixation
+  session.set("user", username);
+  session.set("loginAt", new Date().toISOString());
+  return null;
 }
 
 /** Text made safe to put in HTML, in an element or an attribute. */
@@ -85,7 +109,7 @@ h1 { font-size: 1.5rem; margin: 0 0 1.5rem; }
 h1 small { color: var(--muted); font-weight: normal; }
 h2 { font-size: 1rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: 0 0 .5rem; }
 section { border: 1px solid var(--line); border-radius: .5rem; padding: 1rem 1.25rem; margin-bottom: 1rem; }
-.notice { border-color: #d97706; background: color-mix(in srgb, #f59e0b 15%, Canvas); }
+.notice { border: 1px solid #d97706; border-radius: .375rem; padding: .5rem .75rem; background: color-mix(in srgb, #f59e0b 15%, Canvas); }
 .status { font-size: 1.125rem; margin: 0 0 .75rem; }
 form { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; margin: 0; }
 input { font: inherit; padding: .4rem .6rem; border: 1px solid var(--line); border-radius: .375rem; min-width: 12rem; }
@@ -102,17 +126,55 @@ td code { word-break: break-all; }
 footer { font-size: .875rem; }
 footer a { color: inherit; }`;
 
+/** The user's sessions, this one marked, and a form to end the others. */
+function devicesSection(session: Session<Data>, devices: UserSession[]) {
+  const rows = devices.map((device) =>
+    `<tr><td>${
+      device.handle === session.handle
+        ? "<b>This browser</b>"
+        : `<code>${device.handle.slice(0, 8)}</code>`
+    }</td><td>${time(device.createdAt)}</td><td>${
+      time(device.lastActiveAt)
+    }</td><td>${time(device.expiresAt)}</td></tr>`
+  ).join("");
+  const others = devices.length - 1;
+  return `<section id="devices"><h2>Your sessions</h2>
+<p class="status">Signed in on ${devices.length} ${
+    devices.length === 1 ? "device" : "devices"
+  }.</p>
+<table><tr><th>Device</th><th>Signed in</th><th>Last active</th><th>Expires</th></tr>${rows}</table>
+${
+    others > 0
+      ? `<form method="post" action="/logout-others"><button>Log out other devices</button></form>`
+      : ""
+  }</section>`;
+}
+
 /** When the user logged in: a time, or the text /set gave, escaped. */
 function since(loginAt: string): string {
   const at = new Date(loginAt);
   return Number.isNaN(at.getTime()) ? escapeHtml(loginAt) : time(at);
 }
 
+/** What the page shows besides the session itself. */
+export interface PageExtras {
+  /** The signed-in user's sessions, for the device list. */
+  devices?: UserSession[];
+  /** The login page: the form instead of a link to it. */
+  loginForm?: boolean;
+  /** Why the last login failed, shown above the form. */
+  loginError?: string;
+}
+
 /**
  * The home page for `session`, read at `now`. Everything it prints from the
  * session is HTML-escaped: the data is whatever /set was given.
  */
-export function homePage(session: Session<Data>, now = Date.now()): string {
+export function homePage(
+  session: Session<Data>,
+  { devices = [], loginForm = false, loginError }: PageExtras = {},
+  now = Date.now(),
+): string {
   const user = session.get("user");
   const loginAt = session.get("loginAt");
   // Shown when the server saw the cookie of a timed-out session, and by the
@@ -124,9 +186,17 @@ export function homePage(session: Session<Data>, now = Date.now()): string {
       session.wasExpired ? "" : " hidden"
     }><b>Your session timed out</b>, so you were logged out. Log in again to continue.</section>`
     : "";
+  const error = loginError === undefined
+    ? ""
+    : `<p id="login-error" class="notice" role="alert">${
+      escapeHtml(loginError)
+    }</p>`;
   const account = user === undefined
-    ? `<p class="status">Not logged in.</p>
-<form method="post" action="/login"><input name="username" placeholder="Your name" aria-label="Name" autocomplete="username" required><button>Log in</button></form>`
+    ? `<p class="status">Not logged in.</p>${error}${
+      loginForm
+        ? `<form method="post" action="/login"><input name="username" placeholder="Your name" aria-label="Name" autocomplete="username" required><button>Log in</button></form>`
+        : `<p><a href="/login">Log in</a></p>`
+    }`
     : `<p class="status">Logged in as <b>${escapeHtml(user)}</b>${
       loginAt === undefined ? "" : ` since ${since(loginAt)}`
     }.</p>
@@ -164,6 +234,7 @@ export function homePage(session: Session<Data>, now = Date.now()): string {
 <h1>@denokit/session <small>example</small></h1>
 ${notice}
 <section id="account">${account}</section>
+${user === undefined ? "" : devicesSection(session, devices)}
 <section id="deadlines"><h2>Deadlines</h2>${deadlines}</section>
 <section id="contents"><h2>Session contents</h2>${contents}</section>
 <footer>Also: <a href="/set">/set</a> stores sname=Ram (or each ?key=value), <a href="/get">/get</a> greets, <a href="/data">/data</a> shows the data as JSON.</footer>

@@ -18,25 +18,32 @@
  *   GET  /set            stores sname = "Ram" (or each ?key=value given)
  *   GET  /get            "Welcome Ram"
  *   GET  /data           the session's data as JSON
- *   GET  /               the home page: login and logout, the session's
- *                        contents, and its deadlines counting down
- *   POST /login          username from the form; rotates the session id
+ *   GET  /               the home page: who is logged in, logout, the
+ *                        session's contents, its deadlines counting down,
+ *                        and the user's devices
+ *   GET  /login          the login form; sets Django's test cookie
+ *   POST /login          username from the form; rotates the session id,
+ *                        or says that cookies are off
  *   POST /logout         flushes the session
+ *   POST /logout-others  ends the user's other sessions
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import {
+  endUserSessions,
   FileStore,
   getSession,
   KvStore,
+  listUserSessions,
   MemoryStore,
+  type Session,
   type SessionOptions,
   type SessionStore,
   withSession,
 } from "../mod.ts";
-import { type Data, greeting, homePage } from "./page.ts";
+import { type Data, greeting, homePage, logIn } from "./page.ts";
 
 /** The example's command-line flags. */
 export interface ServerFlags {
@@ -55,18 +62,57 @@ export interface ServerFlags {
   hostname: string;
 }
 
+/** The session's data key that holds the user: the `userKey` option. */
+export const USER_KEY = "user";
+
 /** The home page as a response. */
-export function htmlPage(html: string): Response {
+export function htmlPage(html: string, status = 200): Response {
   return new Response(html, {
+    status,
     headers: { "content-type": "text/html; charset=utf-8" },
   });
 }
 
-/** The example's handler, without a session around it. */
-export async function app(req: Request): Promise<Response> {
+/**
+ * The page's HTML for `session`: with the user's devices once logged in.
+ * The login page (`login`) sets the test cookie that the login checks; the
+ * home page stores nothing for a visitor who is not logged in.
+ */
+export async function pageOf(
+  store: SessionStore,
+  session: Session<Data>,
+  login?: { error?: string },
+): Promise<string> {
+  const user = session.get("user");
+  if (user !== undefined) {
+    return homePage(session, { devices: await listUserSessions(store, user) });
+  }
+  if (login === undefined) return homePage(session);
+  session.setTestCookie();
+  return homePage(session, { loginForm: true, loginError: login.error });
+}
+
+/** Ends the other sessions of the session's user ("log out other devices"). */
+export async function logOutOthers(
+  store: SessionStore,
+  session: Session<Data>,
+): Promise<void> {
+  const user = session.get("user");
+  if (user !== undefined) {
+    await endUserSessions(store, user, { except: session });
+  }
+}
+
+/** The example's handler on `store`, without a session around it. */
+export function exampleApp(
+  store: SessionStore,
+): (req: Request) => Promise<Response> {
+  return (req) => route(store, req);
+}
+
+async function route(store: SessionStore, req: Request): Promise<Response> {
   const url = new URL(req.url);
-  const route = `${req.method} ${url.pathname}`;
-  switch (route) {
+  switch (`${req.method} ${url.pathname}`) {
     case "GET /set": {
       const session = await getSession(req);
       const pairs = [...url.searchParams];
@@ -84,22 +130,28 @@ export async function app(req: Request): Promise<Response> {
       // A body that is not a form counts as a missing username.
       const form = await req.formData().catch(() => null);
       const username = String(form?.get("username") ?? "").trim();
-      if (username === "") {
-        return new Response("username is required\n", { status: 400 });
-      }
       const session = await getSession<Data>(req);
-      await session.rotate();
-      session.set("user", username);
-      session.set("loginAt", new Date().toISOString());
-      return Response.redirect(new URL("/", url), 303);
+      const problem = await logIn(session, username);
+      if (problem === null) return Response.redirect(new URL("/", url), 303);
+      return username === ""
+        ? new Response(problem, { status: 400 })
+        : htmlPage(await pageOf(store, session, { error: problem }), 400);
+    }
+    case "GET /login": {
+      const session = await getSession<Data>(req);
+      if (session.has("user")) return Response.redirect(new URL("/", url), 303);
+      return htmlPage(await pageOf(store, session, {}));
     }
     case "POST /logout": {
       const session = await getSession(req);
       await session.flush();
       return Response.redirect(new URL("/", url), 303);
     }
+    case "POST /logout-others":
+      await logOutOthers(store, await getSession<Data>(req));
+      return Response.redirect(new URL("/", url), 303);
     case "GET /":
-      return htmlPage(homePage(await getSession<Data>(req)));
+      return htmlPage(await pageOf(store, await getSession<Data>(req)));
     default:
       return new Response("Not found\n", { status: 404 });
   }
@@ -146,9 +198,10 @@ export async function openStore(flags: ServerFlags): Promise<SessionStore> {
 export function sessionOptions(
   flags: ServerFlags,
   store: SessionStore,
-): SessionOptions {
+): SessionOptions & { store: SessionStore } {
   return {
     store,
+    userKey: USER_KEY,
     absoluteTimeout: flags.absolute,
     idleTimeout: flags.idle ?? null,
     expireAtBrowserClose: flags.expireAtBrowserClose ?? false,
@@ -221,6 +274,6 @@ if (import.meta.main) {
   await run("examples/server.ts", async () => {
     const flags = parseFlags(Deno.args);
     const store = await openStore(flags);
-    listen(flags, withSession(app, sessionOptions(flags, store)));
+    listen(flags, withSession(exampleApp(store), sessionOptions(flags, store)));
   });
 }

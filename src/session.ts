@@ -130,10 +130,14 @@ function editsOf(state: SessionState): Edits {
   };
 }
 
-let heldKeyOfSession: (session: Session) => string | null;
+let heldKeyOfSession: <T extends SessionData>(
+  session: Session<T>,
+) => string | null;
 
 /** The store key of the session a `Session` holds, or null (for `endUserSessions`). */
-export function heldKey(session: Session): string | null {
+export function heldKey<T extends SessionData>(
+  session: Session<T>,
+): string | null {
   return heldKeyOfSession(session);
 }
 

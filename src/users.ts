@@ -9,6 +9,7 @@
 import { MAX_HOPS, opensSession, writerFor } from "./write.ts";
 import { handleOf } from "./id.ts";
 import { heldKey, type Session } from "./session.ts";
+import type { SessionData } from "./json.ts";
 import type { SessionStore, UserIndex, UserSessionEntry } from "./store.ts";
 
 /** One live session of a user, as a device list shows it. */
@@ -147,10 +148,10 @@ export async function listUserSessions(
  * }, { store, userKey: "userId" });
  * ```
  */
-export async function endUserSessions(
+export async function endUserSessions<T extends SessionData>(
   store: SessionStore,
   userId: string,
-  options: UserSessionsOptions & { except?: Session } = {},
+  options: UserSessionsOptions & { except?: Session<T> } = {},
 ): Promise<number> {
   const now = options.now ?? Date.now;
   const user = String(userId);

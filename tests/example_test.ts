@@ -19,11 +19,41 @@ Deno.test("the example server over real HTTP: /set, then /get with the cookie th
   assert.match(await stranger.text(), /no session/);
 });
 
+/** The session cookie's value that `response` sets; its body discarded. */
+async function cookieOf(response: Response): Promise<string> {
+  await response.body?.cancel();
+  return parseSetCookie(response.headers.get("set-cookie")!).value;
+}
+
+/** Logs in as `username` as a browser does: the login page, then its form. */
+async function logIn(url: string, username: string): Promise<string> {
+  const anonymous = await cookieOf(await fetch(`${url}/login`));
+  return await cookieOf(
+    await fetch(`${url}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ username }),
+      headers: { cookie: `sessionid=${anonymous}` },
+      redirect: "manual",
+    }),
+  );
+}
+
+/** The home page as the holder of the session cookie `value` sees it. */
+async function homeFor(url: string, value: string): Promise<string> {
+  const response = await fetch(`${url}/`, {
+    headers: { cookie: `sessionid=${value}` },
+  });
+  return await response.text();
+}
+
 Deno.test("the example's login page: login rotates the id, logout clears the cookie", async () => {
   await using server = await startExample();
-  const first = await fetch(`${server.url}/set`);
-  await first.body?.cancel();
-  const anonymous = parseSetCookie(first.headers.get("set-cookie")!).value;
+  // The home page stores nothing for a visitor; the login page sets
+  // Django's test cookie, which the login checks.
+  const home = await fetch(`${server.url}/`);
+  assert.match(await home.text(), /<a href="\/login">Log in<\/a>/);
+  assert.equal(home.headers.get("set-cookie"), null);
+  const anonymous = await cookieOf(await fetch(`${server.url}/login`));
 
   const login = await fetch(`${server.url}/login`, {
     method: "POST",
@@ -36,10 +66,14 @@ Deno.test("the example's login page: login rotates the id, logout clears the coo
   const loggedIn = parseSetCookie(login.headers.get("set-cookie")!).value;
   assert.notEqual(loggedIn, anonymous, "a new id after login");
 
-  const page = await (await fetch(`${server.url}/`, {
-    headers: { cookie: `sessionid=${loggedIn}` },
-  })).text();
+  const page = await homeFor(server.url, loggedIn);
   assert.match(page, /Logged in as <b>Ram &#60;b&#62;<\/b>/);
+  const again = await fetch(`${server.url}/login`, {
+    headers: { cookie: `sessionid=${loggedIn}` },
+    redirect: "manual",
+  });
+  await again.body?.cancel();
+  assert.equal(again.status, 303, "the login page sends a user home");
   const old = await (await fetch(`${server.url}/`, {
     headers: { cookie: `sessionid=${anonymous}` },
   })).text();
@@ -77,6 +111,98 @@ Deno.test("the example's login answers 400, not 500, without a username or a for
     assert.equal(await response.text(), "username is required\n");
   }
 });
+
+Deno.test("the example's login tells a browser that sent no cookie back that cookies are off", async () => {
+  await using server = await startExample({ args: ["--store", "memory"] });
+  for (const cookie of [undefined, "sessionid=forged"]) {
+    const response = await fetch(`${server.url}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ username: "Ram" }),
+      headers: cookie === undefined ? {} : { cookie },
+      redirect: "manual",
+    });
+    assert.equal(response.status, 400);
+    const page = await response.text();
+    assert.match(
+      page,
+      /<p id="login-error"[^>]*>Your browser did not send back the cookie/,
+    );
+    assert.match(page, /Not logged in/);
+  }
+  // A session that did not come from the login page (it never set the test
+  // cookie) is refused too; the same client after the login page logs in.
+  const set = await cookieOf(await fetch(`${server.url}/set`));
+  const refused = await fetch(`${server.url}/login`, {
+    method: "POST",
+    body: new URLSearchParams({ username: "Ram" }),
+    headers: { cookie: `sessionid=${set}` },
+    redirect: "manual",
+  });
+  await refused.body?.cancel();
+  assert.equal(refused.status, 400);
+  await (await fetch(`${server.url}/login`, {
+    headers: { cookie: `sessionid=${set}` },
+  })).body?.cancel();
+  const loggedIn = await cookieOf(
+    await fetch(`${server.url}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ username: "Ram" }),
+      headers: { cookie: `sessionid=${set}` },
+      redirect: "manual",
+    }),
+  );
+  const page = await homeFor(server.url, loggedIn);
+  assert.match(page, /Logged in as <b>Ram<\/b>/);
+  assert.doesNotMatch(page, /testcookie/, "the test cookie served, and went");
+});
+
+for (const store of ["memory", "kv", "file"]) {
+  Deno.test(`the example's device list and "log out other devices" (--store ${store})`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await using server = await startExample({
+        permissions: [
+          "--allow-net=127.0.0.1",
+          `--allow-read=${dir}`,
+          `--allow-write=${dir}`,
+        ],
+        args: [
+          "--store",
+          store,
+          "--kv-path",
+          `${dir}/sessions.kv`,
+          "--dir",
+          dir,
+        ],
+      });
+      const laptop = await logIn(server.url, "ram");
+      const phone = await logIn(server.url, "ram");
+      const sita = await logIn(server.url, "sita");
+      const page = await homeFor(server.url, laptop);
+      assert.match(page, /Signed in on 2 devices\./);
+      assert.equal(page.match(/<b>This browser<\/b>/g)?.length, 1);
+      assert.match(page, /Log out other devices/);
+      assert.match(await homeFor(server.url, sita), /Signed in on 1 device\./);
+      assert.doesNotMatch(await homeFor(server.url, sita), /Log out other/);
+
+      const others = await fetch(`${server.url}/logout-others`, {
+        method: "POST",
+        headers: { cookie: `sessionid=${laptop}` },
+        redirect: "manual",
+      });
+      await others.body?.cancel();
+      assert.equal(others.status, 303);
+      assert.match(await homeFor(server.url, phone), /Not logged in/);
+      assert.match(
+        await homeFor(server.url, laptop),
+        /Signed in on 1 device\./,
+      );
+      assert.match(await homeFor(server.url, sita), /Logged in as <b>sita/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("the example's --absolute flag ends sessions", async () => {
   await using server = await startExample({ args: ["--absolute", "1"] });

@@ -31,9 +31,9 @@ async function account(page: Page): Promise<string> {
   return (await page.textContent("#account .status"))?.trim() ?? "";
 }
 
-/** Logs in as `name` with the home page's form. */
+/** Logs in as `name` with the login page's form. */
 async function login(page: Page, url: string, name: string): Promise<void> {
-  await page.goto(`${url}/`);
+  await page.goto(`${url}/login`);
   await page.fill("input[name=username]", name);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForSelector("text=Logged in as");
@@ -131,6 +131,48 @@ for (const script of EXAMPLES) {
         const stranger = await third.newPage();
         await stranger.goto(`${url}/`);
         assert.equal(await account(stranger), "Not logged in.");
+      },
+    );
+
+    await t.step(
+      "the device list: a second browser of the same user shows, and one logs the other out",
+      async () => {
+        await using first = await browser.newContext();
+        await using second = await browser.newContext();
+        const laptop = await first.newPage();
+        const phone = await second.newPage();
+        await login(laptop, url, "ram");
+        await login(phone, url, "ram");
+        await laptop.reload();
+        assert.equal(
+          (await laptop.textContent("#devices .status"))?.trim(),
+          "Signed in on 2 devices.",
+        );
+        assert.equal(await laptop.locator("#devices tr").count(), 3);
+        await laptop.getByRole("button", { name: "Log out other devices" })
+          .click();
+        await laptop.waitForSelector("text=Signed in on 1 device.");
+        assert.match(await account(laptop), /^Logged in as ram /);
+        await phone.reload();
+        assert.equal(await account(phone), "Not logged in.");
+      },
+    );
+
+    await t.step(
+      "a browser that dropped the cookie is told that cookies are off",
+      async () => {
+        await using context = await browser.newContext();
+        const page = await context.newPage();
+        await page.goto(`${url}/login`);
+        await context.clearCookies(); // as a browser that refuses cookies
+        await page.fill("input[name=username]", "Ram");
+        await page.getByRole("button", { name: "Log in" }).click();
+        await page.waitForSelector("#login-error");
+        assert.match(
+          (await page.textContent("#login-error")) ?? "",
+          /allow cookies for this site/,
+        );
+        assert.equal(await account(page), "Not logged in.");
       },
     );
 
