@@ -115,8 +115,10 @@ export async function saveSession(
 /** A new session: a fresh id, and one write that cannot conflict. */
 async function createSession(state: SessionState): Promise<boolean> {
   const { config, now, edits } = state;
-  state.edits = null;
+  // Nothing to store yet: a setExpiry or setIdleTimeout so far waits for the
+  // changes that create the session.
   if (isEmptyData(state.data)) return true;
+  state.edits = null;
   const loaded = { record: freshRecord(config, now), version: "" };
   const record = applyEdit(loaded.record, {
     kind: "edit",

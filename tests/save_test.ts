@@ -180,3 +180,23 @@ Deno.test("after a failed save(), what the handler changes next is saved with th
   const seen = await call(read, "/", { cookie: `sessionid=${client.cookie}` });
   assert.deepEqual(await seen.json(), { title: "kept" });
 });
+
+Deno.test("save() of a new, still empty session keeps setExpiry and setIdleTimeout for the session its later changes create", async () => {
+  const store = new SpyStore();
+  const now = Date.UTC(2030, 0, 1);
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    session.setExpiry(0); // "do not remember me": a browser-session cookie
+    session.setIdleTimeout(Infinity);
+    assert.equal(await session.save(), true, "nothing to store yet");
+    session.set("user", "ram");
+    return new Response("ok");
+  }, { store, idleTimeout: 60, now: () => now });
+  const response = await call(handler, "/");
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.equal(cookie.attributes.has("max-age"), false, "no Max-Age");
+  assert.equal(cookie.attributes.has("expires"), false, "no Expires");
+  const record = await store.only();
+  assert.equal(record.browserSession, true);
+  assert.equal(record.idleTimeoutMs, null, "no idle timeout");
+});
