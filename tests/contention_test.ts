@@ -3,43 +3,14 @@
 // stay well under one per request.
 
 import assert from "node:assert/strict";
-import { type ExampleServer, startServer } from "./example_server.ts";
+import {
+  type Answer,
+  type ExampleServer,
+  send,
+  startSessionServer,
+} from "./example_server.ts";
 
 const PARALLEL = 200;
-
-/** A server of tests/session_server.ts on `store`, with the least permissions it needs. */
-function serve(store: string, path: string): Promise<ExampleServer> {
-  const files = path === "" ? [] : [
-    `--allow-read=${path}`,
-    `--allow-write=${path}`,
-  ];
-  return startServer("tests/session_server.ts", {
-    permissions: ["--allow-net=127.0.0.1", ...files],
-    args: ["--store", store, "--path", path],
-  });
-}
-
-interface Answer {
-  status: number;
-  data: Record<string, string>;
-  /** The `name=value` of a Set-Cookie sent, or null. */
-  cookie: string | null;
-}
-
-async function send(url: string, cookie: string | null): Promise<Answer> {
-  const response = await fetch(url, {
-    headers: cookie === null ? {} : { cookie },
-  });
-  const text = await response.text();
-  const setCookie = response.headers.get("set-cookie");
-  return {
-    status: response.status,
-    data: response.ok ? JSON.parse(text) : { error: text },
-    cookie: setCookie === null
-      ? null
-      : setCookie.slice(0, setCookie.indexOf(";")),
-  };
-}
 
 async function stats(servers: ExampleServer[]) {
   let writes = 0;
@@ -128,8 +99,10 @@ for (const store of ["memory", "kv", "file"]) {
       : "";
     const servers: ExampleServer[] = [];
     try {
-      servers.push(await serve(store, path));
-      if (store !== "memory") servers.push(await serve(store, path));
+      servers.push(await startSessionServer(store, path));
+      if (store !== "memory") {
+        servers.push(await startSessionServer(store, path));
+      }
       const [one] = servers;
 
       await t.step(

@@ -37,19 +37,20 @@ export async function startExample(
 }
 
 /**
- * Starts `script` (a path from the repository's root) with `permissions`,
- * `--port=0` and `args`, and resolves once it prints
- * `Listening on http://127.0.0.1:PORT/`.
+ * Starts `script` (a path from the repository's root) with `permissions`
+ * and any other `flags` of `deno run`, `--port=0` and `args`, and resolves
+ * once it prints `Listening on http://127.0.0.1:PORT/`.
  */
 export async function startServer(
   script: string,
-  options: { permissions: string[]; args?: string[] },
+  options: { permissions: string[]; flags?: string[]; args?: string[] },
 ): Promise<ExampleServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-prompt",
       ...options.permissions,
+      ...options.flags ?? [],
       script,
       "--port=0",
       ...options.args ?? [],
@@ -103,4 +104,51 @@ export async function startServer(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A server of tests/session_server.ts on `store` (`memory`, `kv` or `file`,
+ * at `path`), with the least permissions it needs, and `args` and `flags`.
+ */
+export function startSessionServer(
+  store: string,
+  path: string,
+  options: { args?: string[]; flags?: string[] } = {},
+): Promise<ExampleServer> {
+  const files = path === "" ? [] : [
+    `--allow-read=${path}`,
+    `--allow-write=${path}`,
+  ];
+  return startServer("tests/session_server.ts", {
+    permissions: ["--allow-net=127.0.0.1", ...files],
+    flags: options.flags,
+    args: ["--store", store, "--path", path, ...options.args ?? []],
+  });
+}
+
+/** What a request to tests/session_server.ts got back. */
+export interface Answer {
+  status: number;
+  data: Record<string, string>;
+  /** The `name=value` of a Set-Cookie sent, or null. */
+  cookie: string | null;
+}
+
+/** A GET of `url` with `cookie`, its body read. */
+export async function send(
+  url: string,
+  cookie: string | null,
+): Promise<Answer> {
+  const response = await fetch(url, {
+    headers: cookie === null ? {} : { cookie },
+  });
+  const text = await response.text();
+  const setCookie = response.headers.get("set-cookie");
+  return {
+    status: response.status,
+    data: response.ok ? JSON.parse(text) : { error: text },
+    cookie: setCookie === null
+      ? null
+      : setCookie.slice(0, setCookie.indexOf(";")),
+  };
 }
