@@ -2,7 +2,7 @@
  * A session server for the tests over real HTTP, run as its own process:
  *
  *   deno run ... tests/session_server.ts --store memory|kv|file [--path P]
- *     [--port 0]
+ *     [--port 0] [--max-sessions N]
  *
  * It prints `Listening on http://127.0.0.1:PORT/` and answers:
  *
@@ -11,6 +11,10 @@
  *   GET /data          the data as JSON        GET /stats         store calls
  *
  * Every route but /stats answers the session's data after its changes.
+ * /stats also gives the MemoryStore's size (null for the others), how many
+ * client connections the server has seen, and `Deno.memoryUsage()`, after a full garbage collection when the server
+ * runs with `--v8-flags=--expose-gc`. `--max-sessions` bounds a
+ * MemoryStore.
  *
  * @module
  */
@@ -26,10 +30,14 @@ import {
 } from "../mod.ts";
 import { CountingStore } from "./helpers.ts";
 
-async function openStore(kind: string, path: string): Promise<SessionStore> {
+async function openStore(
+  kind: string,
+  path: string,
+  maxSessions: number | undefined,
+): Promise<SessionStore> {
   switch (kind) {
     case "memory":
-      return new MemoryStore();
+      return new MemoryStore({ maxSessions });
     case "kv":
       return new KvStore(await Deno.openKv(path));
     case "file":
@@ -45,16 +53,33 @@ if (import.meta.main) {
       store: { type: "string", default: "memory" },
       path: { type: "string", default: "" },
       port: { type: "string", default: "0" },
+      "max-sessions": { type: "string" },
     },
   });
-  const store = new CountingStore(await openStore(values.store, values.path));
-  const handler = withSession(async (req) => {
+  const maxSessions = values["max-sessions"];
+  const store = new CountingStore(
+    await openStore(
+      values.store,
+      values.path,
+      maxSessions === undefined ? undefined : Number(maxSessions),
+    ),
+  );
+  const gc = (globalThis as { gc?: () => void }).gc;
+  /** The client connections seen, by remote address and port. */
+  const connections = new Set<string>();
+  const handler = withSession(async (req, info) => {
+    const { hostname, port } = info.remoteAddr as Deno.NetAddr;
+    connections.add(`${hostname}:${port}`);
     const url = new URL(req.url);
     if (url.pathname === "/stats") {
+      gc?.();
       return Response.json({
         gets: store.gets,
         sets: store.sets,
         deletes: store.deletes,
+        size: store.inner instanceof MemoryStore ? store.inner.size : null,
+        connections: connections.size,
+        memory: Deno.memoryUsage(),
       });
     }
     const session = await getSession(req);
