@@ -6,8 +6,9 @@
 // CI runs a fixed seed. A longer run, with a seed of its own printed first:
 //   deno task model                       (--runs 2000 --seed random)
 //   deno task model --seed 1234 --runs 50 (the later flags win)
-// fast-check prints the seed and the path of a failure, so that
-// `--seed S --path P` replays it.
+// On a failure fast-check prints the seed, the path and (after the
+// counterexample) the commands' replayPath: `--seed S --path P --replay R`
+// replays it at once.
 
 import assert from "node:assert/strict";
 import { parseArgs } from "node:util";
@@ -29,6 +30,7 @@ const args = parseArgs({
     runs: { type: "string", default: "400" },
     seed: { type: "string", default: "20261201" },
     path: { type: "string" },
+    replay: { type: "string" },
     commands: { type: "string", default: "24" },
   },
 }).values;
@@ -1053,7 +1055,7 @@ for (const { name, open } of STORES) {
           fc.commands(commandArbs, {
             size: "max",
             maxCommands: MAX_COMMANDS,
-            replayPath: args.path,
+            replayPath: args.replay,
           }),
           async (browserClose, cmds) => {
             sequences++;
@@ -1063,6 +1065,7 @@ for (const { name, open } of STORES) {
               idleTimeout: IDLE_MS / 1000,
               touchInterval: TOUCH_MS / 1000,
               expireAtBrowserClose: browserClose,
+              rotationGrace: 0, // a rotated-away id opens nothing at once
               now: () => clock.now,
             };
             const pause = new Pause();
