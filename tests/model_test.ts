@@ -523,10 +523,18 @@ class ModelRequest {
     const { model, now, edits, held } = this;
     const counts = model.counts;
     const { browserClose } = model;
-    const adoptRotated = (rec: Rec | null) => {
+    /** The new id of a rotation stored under it. */
+    const adoptRotated = (rec: Rec) => {
       assert.ok(rotatedTo !== null, "rotate() showed its new id");
       model.adopt(rotatedTo, rec);
       return rotatedTo;
+    };
+    /**
+     * A rotation not stored leaves nothing under its new id (which a save
+     * that ended the session never showed).
+     */
+    const dropRotated = () => {
+      if (rotatedTo !== null) model.adopt(rotatedTo, null);
     };
     if (held === null) {
       // Nothing to store yet: what changed waits for a later save.
@@ -568,7 +576,7 @@ class ModelRequest {
           ? "dropped: ended meanwhile"
           : "dropped: its deadline moved before this request's clock",
       );
-      if (edits?.rotation) adoptRotated(null);
+      if (edits?.rotation) dropRotated();
       this.held = null;
       this.view = new Map();
       this.isNew = true;
@@ -580,7 +588,7 @@ class ModelRequest {
       // loaded, and nothing of the other's.
       const rec = apply(held.rec, edits, now, browserClose);
       if (ends(rec, now)) {
-        adoptRotated(null);
+        dropRotated();
         this.#end();
         return true;
       }
@@ -596,7 +604,7 @@ class ModelRequest {
     const next = apply(current, edits ?? noEdits(), now, browserClose);
     if (ends(next, now)) {
       model.sessions.set(target, null);
-      if (edits?.rotation) adoptRotated(null);
+      if (edits?.rotation) dropRotated();
       count(counts, "ended by its save");
       this.#end();
       return true;
