@@ -265,6 +265,7 @@ export class RequestSession {
       edits: null,
       failedSave: null,
       modified: false,
+      merged: false,
       isNew: held === null,
       wasExpired: held === null && wasExpired,
       cookieAction: rotatedTo ? "send" : null,

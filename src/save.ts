@@ -52,7 +52,7 @@ export async function saveSession(
     idleTimeout: edits?.idleTimeout ?? null,
     rotation: edits?.rotation ?? null,
     loaded: held.stored,
-    view: state.data,
+    view: state.merged ? null : state.data,
   };
   // The write may still be waiting when the handler goes on changing the
   // session after an explicit save: those changes go to a copy.
@@ -86,6 +86,9 @@ export async function saveSession(
         stored: outcome.stored,
         rotatedAway: false,
       };
+      // Stored as merged onto another request's changes: the data this
+      // request holds is not what was stored.
+      if (outcome.stored.record.data !== change.view) state.merged = true;
       if (save || adopted !== null) state.cookieAction = "send";
       if (rotated !== null) {
         emit(config.onEvent, {

@@ -102,8 +102,12 @@ export interface Edit {
   readonly rotation: NewId | null;
   /** What the request loaded. */
   readonly loaded: StoredSession;
-  /** The data the request holds: `loaded` with its changes. */
-  readonly view: SessionData;
+  /**
+   * The data the request holds: `loaded` with its changes; null once an
+   * earlier save merged them onto another request's (then `changes` alone
+   * are applied).
+   */
+  readonly view: SessionData | null;
 }
 
 /** A request's change to a stored session. */
@@ -149,7 +153,7 @@ export function applyEdit(record: SessionRecord, edit: Edit): SessionRecord {
   const { config, now } = edit;
   if (!edit.save && !isTouchDue(config, record, now)) return record;
   let data: SessionData;
-  if (record === edit.loaded.record) {
+  if (record === edit.loaded.record && edit.view !== null) {
     data = edit.view;
   } else if (edit.cleared || edit.changes !== null) {
     const merged = new Map(edit.cleared ? [] : Object.entries(record.data));

@@ -200,3 +200,29 @@ Deno.test("save() of a new, still empty session keeps setExpiry and setIdleTimeo
   assert.equal(record.browserSession, true);
   assert.equal(record.idleTimeoutMs, null, "no idle timeout");
 });
+
+Deno.test("after a save() that merged onto another request's change, the response saves what changed after it, not the keys the request never changed", async () => {
+  const store = new SpyStore();
+  const pause = new Pause();
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    const url = new URL(req.url);
+    if (url.pathname === "/slow") {
+      await pause.point(); // another request changes a meanwhile
+      session.set("b", 2);
+      assert.equal(await session.save(), true);
+      session.set("c", 3);
+    } else {
+      session.set("a", Number(url.searchParams.get("a")));
+    }
+    return new Response("ok");
+  }, { store }));
+  await (await client.get("/set?a=1")).body?.cancel();
+  const { reached, resume } = pause.arm();
+  const slow = client.get("/slow");
+  await reached;
+  await (await client.get("/set?a=2")).body?.cancel();
+  resume();
+  await (await slow).body?.cancel();
+  assert.deepEqual((await store.only()).data, { a: 2, b: 2, c: 3 });
+});
