@@ -49,6 +49,8 @@ type Op =
   | { op: "get" | "delete" | "pop"; key: string }
   | { op: "set" | "setDefault"; key: string; value: Json }
   | { op: "clear" | "flush" | "rotate" | "save" }
+  /** Holds the request at the test's pause. */
+  | { op: "gate" }
   /** `seconds`, a Date `date` ms from the request's clock, or 0 / null. */
   | { op: "setExpiry"; seconds?: number; date?: number; value?: 0 | null }
   | { op: "setIdleTimeout"; seconds: number | "Infinity" | null };
@@ -77,9 +79,8 @@ interface Body {
 
 /**
  * The handler the model drives: `/run?script=[ops]` performs the ops in
- * order and answers a {@linkcode Body}; with `&gate` it then holds at
- * `pause`, between its changes and its save. `trace.results` is the
- * results of the latest request, as they come.
+ * order and answers a {@linkcode Body}; a `gate` op holds it at `pause`.
+ * `trace.results` is the results of the latest request, as they come.
  */
 function modelApp(
   pause: Pause,
@@ -90,6 +91,8 @@ function modelApp(
     const url = new URL(req.url);
     const ops = JSON.parse(url.searchParams.get("script") ?? "[]") as Op[];
     const session = await getSession<Record<string, Json>>(req);
+    // The request's own clock, which the session read as it loaded.
+    const now = clock.now;
     const seen = {
       data: Object.fromEntries(session.entries()),
       isNew: session.isNew,
@@ -102,6 +105,10 @@ function modelApp(
     for (const op of ops) {
       try {
         switch (op.op) {
+          case "gate":
+            await pause.point();
+            results.push(null);
+            break;
           case "get":
             results.push(found(session.get(op.key)));
             break;
@@ -136,7 +143,7 @@ function modelApp(
           case "setExpiry":
             session.setExpiry(
               op.date !== undefined
-                ? new Date(clock.now + op.date)
+                ? new Date(now + op.date)
                 : op.seconds ?? op.value ?? null,
             );
             results.push(null);
@@ -162,7 +169,6 @@ function modelApp(
         expiresAt: session.expiresAt?.getTime() ?? null,
       },
     };
-    if (url.searchParams.has("gate")) await pause.point();
     return Response.json(body);
   };
 }
@@ -343,18 +349,13 @@ class ModelRequest {
   edits: Edits | null = null;
   /** The cookie the saves so far decided on; null while none did. */
   #cookie: "send" | "clear" | "none" | null = null;
-  readonly expected: Body;
+  /** A save merged this request's changes onto another request's. */
+  #merged = false;
+  readonly #seen: Body["seen"];
+  readonly #results: Result[] = [];
 
-  /**
-   * `reported`: what the handler answered for each op, of which the model
-   * takes only the ids its `save()` calls made (and checks they are new).
-   */
-  constructor(
-    readonly model: Model,
-    cookie: string | null,
-    ops: Op[],
-    reported: Result[],
-  ) {
+  /** Loads the session of `cookie`. */
+  constructor(readonly model: Model, cookie: string | null) {
     this.now = model.now;
     this.cookieIn = cookie !== null;
     let wasExpired = false;
@@ -372,15 +373,28 @@ class ModelRequest {
       }
     }
     this.isNew = this.held === null;
-    const seen = {
+    this.#seen = {
       data: Object.fromEntries(this.view),
       isNew: this.isNew,
       wasExpired,
     };
-    const results = ops.map((op, i) => this.#perform(op, reported[i]));
-    this.expected = {
-      seen,
-      results,
+  }
+
+  /**
+   * Performs `ops`, the next ones of the request. `reported`: what the
+   * handler answered for each, of which the model takes only the ids its
+   * `save()` calls made (and checks they are new).
+   */
+  perform(ops: Op[], reported: Result[]): this {
+    ops.forEach((op, i) => this.#results.push(this.#perform(op, reported[i])));
+    return this;
+  }
+
+  /** What the handler must answer, once every op is performed (before the response's save). */
+  get expected(): Body {
+    return {
+      seen: this.#seen,
+      results: this.#results,
       after: {
         data: Object.fromEntries(this.view),
         isNew: this.isNew,
@@ -398,6 +412,8 @@ class ModelRequest {
     const found = (key: string): Result =>
       this.view.has(key) ? { value: this.view.get(key)! } : { missing: true };
     switch (op.op) {
+      case "gate":
+        return null;
       case "get":
         return found(op.key);
       case "set":
@@ -427,9 +443,15 @@ class ModelRequest {
       }
       case "flush":
         // Logout ends the stored session at once, and drops what the
-        // request had changed.
+        // request had changed. It wins over a login that rotated the
+        // session since this request loaded it: that session ends too.
         if (this.held !== null) {
-          this.model.sessions.set(this.held.id, null);
+          let id = this.held.id;
+          this.model.sessions.set(id, null);
+          while (this.model.forwards.has(id)) {
+            id = this.model.forwards.get(id)!;
+            this.model.sessions.set(id, null);
+          }
           count(this.model.counts, "flushed");
         }
         this.#end();
@@ -585,8 +607,10 @@ class ModelRequest {
     }
     if (edits?.rotation && followed) {
       // Two logins raced: this one gets a session of its own from what it
-      // loaded, and nothing of the other's.
+      // loaded and changed (its data, unless a save merged it with another
+      // request's), and nothing of the other's.
       const rec = apply(held.rec, edits, now, browserClose);
+      if (!this.#merged) rec.data = new Map(this.view);
       if (ends(rec, now)) {
         dropRotated();
         this.#end();
@@ -617,6 +641,9 @@ class ModelRequest {
       count(counts, "landed on a rotated session");
       return true;
     }
+    // Merged onto another request's changes: the data held is no longer
+    // the stored record with this request's changes.
+    if (current !== held.rec) this.#merged = true;
     if (edits?.rotation) {
       model.sessions.set(target, null);
       this.held = { id: adoptRotated(next), rec: next };
@@ -679,12 +706,11 @@ async function send(
   handler: Deno.ServeHandler,
   cookie: string | null,
   ops: Op[],
-  gate = false,
 ): Promise<Answer> {
   const client = new Client(handler);
   client.cookie = cookie === null ? null : `sessionid=${cookie}`;
   const script = encodeURIComponent(JSON.stringify(ops));
-  return await client.json<Body>(`/run?script=${script}${gate ? "&gate" : ""}`);
+  return await client.json<Body>(`/run?script=${script}`);
 }
 
 /**
@@ -797,12 +823,8 @@ class RequestCommand implements Cmd {
     count(model.counts, "commands");
     count(model.counts, "requests");
     const answer = await send(real.here, model.jar, this.ops);
-    const request = new ModelRequest(
-      model,
-      model.jar,
-      this.ops,
-      answer.results,
-    );
+    const request = new ModelRequest(model, model.jar)
+      .perform(this.ops, answer.results);
     model.jar = check(request, answer, model.jar);
     await checkStore(model, real);
   }
@@ -810,9 +832,10 @@ class RequestCommand implements Cmd {
 }
 
 /**
- * Two requests with the jar's cookie, the second run whole between the
- * first's load (and changes) and its save, in this process or another,
- * `gap` ms later by the clock (earlier: another process's clock behind).
+ * Two requests with the jar's cookie, the second run whole while the first
+ * holds at its `gate` op (between its load and its save), in this process
+ * or another, `gap` ms later by the clock (earlier: another process's
+ * clock behind).
  */
 class InterleaveCommand implements Cmd {
   constructor(
@@ -827,24 +850,24 @@ class InterleaveCommand implements Cmd {
     count(model.counts, `interleaved, ${this.place}`);
     const cookie = model.jar;
     const { reached, resume } = real.pause.arm();
-    const firstAnswer = send(real.here, cookie, this.first, true);
+    const firstAnswer = send(real.here, cookie, this.first);
     await reached;
-    const first = new ModelRequest(
-      model,
-      cookie,
-      this.first,
-      real.trace.results,
-    );
+    const gate = this.first.findIndex(({ op }) => op === "gate");
+    const first = new ModelRequest(model, cookie)
+      .perform(this.first.slice(0, gate), real.trace.results);
     const start = model.now;
     model.now = real.clock.now = start + this.gap;
     const handler = this.place === "this process" ? real.here : real.there;
     const answer = await send(handler, cookie, this.second);
-    const second = new ModelRequest(model, cookie, this.second, answer.results);
+    const second = new ModelRequest(model, cookie)
+      .perform(this.second, answer.results);
     const jar = check(second, answer, cookie);
     model.now = real.clock.now = Math.max(start, start + this.gap);
     resume();
+    const rest = await firstAnswer;
+    first.perform(this.first.slice(gate), rest.results.slice(gate));
     // The browser keeps the cookie of the later response, the first one's.
-    model.jar = check(first, await firstAnswer, jar);
+    model.jar = check(first, rest, jar);
     await checkStore(model, real);
   }
   toString = () =>
@@ -911,7 +934,7 @@ class ProbeCommand implements Cmd {
         : "probes of live ids",
     );
     const answer = await send(real.here, id, []);
-    const jar = check(new ModelRequest(model, id, [], []), answer, id);
+    const jar = check(new ModelRequest(model, id), answer, id);
     if (id === model.jar) model.jar = jar;
     await checkStore(model, real);
   }
@@ -1001,12 +1024,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 const opsArb = fc.array(opArb, { maxLength: 3 });
 
 const requestArb = opsArb.map((ops) => new RequestCommand(ops));
+/** The first request's ops, with the gate somewhere among them. */
+const gatedOpsArb = fc.tuple(opsArb, fc.nat()).map(([ops, at]) => {
+  const gate = at % (ops.length + 1);
+  return [...ops.slice(0, gate), { op: "gate" as const }, ...ops.slice(gate)];
+});
 const interleaveArb = fc.oneof(
   fc.constant("this process" as const),
   fc.constant("another process" as const),
 ).chain((place) =>
   fc.tuple(
-    opsArb,
+    gatedOpsArb,
     opsArb,
     // Another process's clock may run behind this one's.
     place === "this process"
