@@ -322,7 +322,11 @@ class Model {
   /** Rotations: the id a rotated-away id moved to. */
   readonly forwards = new Map<string, string>();
 
-  constructor(readonly browserClose: boolean, readonly counts: Counts) {}
+  constructor(
+    readonly browserClose: boolean,
+    readonly saveEveryRequest: boolean,
+    readonly counts: Counts,
+  ) {}
 
   /** Takes a fresh id the library made: never one seen before. */
   adopt(id: string, rec: Rec | null) {
@@ -354,17 +358,21 @@ class ModelRequest {
   readonly #seen: Body["seen"];
   readonly #results: Result[] = [];
 
-  /** Loads the session of `cookie`. */
-  constructor(readonly model: Model, cookie: string | null) {
+  /**
+   * Loads the session of the first of `cookies` (session ids, in the
+   * header's order) that opens one; of up to three.
+   */
+  constructor(readonly model: Model, cookies: string[]) {
     this.now = model.now;
-    this.cookieIn = cookie !== null;
+    this.cookieIn = cookies.length > 0;
     let wasExpired = false;
-    if (cookie !== null) {
-      assert.ok(model.sessions.has(cookie), "the jar holds a known id");
+    for (const cookie of cookies.slice(0, 3)) {
+      assert.ok(model.sessions.has(cookie), "a cookie of a known id");
       const rec = model.sessions.get(cookie)!;
       if (rec !== null && isLive(rec, this.now)) {
         this.held = { id: cookie, rec };
         this.view = new Map(rec.data);
+        break;
       } else if (rec !== null) {
         // Found past a deadline: deleted by the load, seen as expired.
         wasExpired = true;
@@ -376,7 +384,7 @@ class ModelRequest {
     this.#seen = {
       data: Object.fromEntries(this.view),
       isNew: this.isNew,
-      wasExpired,
+      wasExpired: this.held === null && wasExpired,
     };
   }
 
@@ -520,7 +528,7 @@ class ModelRequest {
       : change.ms;
     if (idle === null) return absolute;
     const writes = this.held === null || edits !== null ||
-      isTouchDue(rec, this.now);
+      this.model.saveEveryRequest || isTouchDue(rec, this.now);
     const last = writes
       ? Math.max(rec.lastActiveAt, this.now)
       : rec.lastActiveAt;
@@ -545,6 +553,8 @@ class ModelRequest {
     const { model, now, edits, held } = this;
     const counts = model.counts;
     const { browserClose } = model;
+    /** A write even if nothing changed (else only a due touch writes). */
+    const save = edits !== null || model.saveEveryRequest;
     /** The new id of a rotation stored under it. */
     const adoptRotated = (rec: Rec) => {
       assert.ok(rotatedTo !== null, "rotate() showed its new id");
@@ -580,7 +590,7 @@ class ModelRequest {
       count(counts, "created");
       return true;
     }
-    if (edits === null && !isTouchDue(held.rec, now)) return true;
+    if (!save && !isTouchDue(held.rec, now)) return true;
     this.edits = null;
     // Where the session is now: a rotation since the load moved it.
     let target = held.id;
@@ -621,7 +631,7 @@ class ModelRequest {
       count(counts, "login raced a login: a session of its own");
       return true;
     }
-    if (edits === null && !isTouchDue(current, now)) {
+    if (!save && !isTouchDue(current, now)) {
       count(counts, "touch not due any more");
       return true;
     }
@@ -654,7 +664,7 @@ class ModelRequest {
     }
     model.sessions.set(target, next);
     this.held = { id: target, rec: next };
-    if (edits === null) {
+    if (!save) {
       count(counts, "touched");
     } else {
       this.#cookie = "send";
@@ -702,13 +712,16 @@ interface Real {
 
 type Answer = Body & { setCookie: string | null };
 
+/** A request with session cookies of `ids`, in that order. */
 async function send(
   handler: Deno.ServeHandler,
-  cookie: string | null,
+  ids: string[],
   ops: Op[],
 ): Promise<Answer> {
   const client = new Client(handler);
-  client.cookie = cookie === null ? null : `sessionid=${cookie}`;
+  client.cookie = ids.length === 0
+    ? null
+    : ids.map((id) => `sessionid=${id}`).join("; ");
   const script = encodeURIComponent(JSON.stringify(ops));
   return await client.json<Body>(`/run?script=${script}`);
 }
@@ -822,8 +835,8 @@ class RequestCommand implements Cmd {
   async run(model: Model, real: Real) {
     count(model.counts, "commands");
     count(model.counts, "requests");
-    const answer = await send(real.here, model.jar, this.ops);
-    const request = new ModelRequest(model, model.jar)
+    const answer = await send(real.here, jarOf(model), this.ops);
+    const request = new ModelRequest(model, jarOf(model))
       .perform(this.ops, answer.results);
     model.jar = check(request, answer, model.jar);
     await checkStore(model, real);
@@ -849,17 +862,18 @@ class InterleaveCommand implements Cmd {
     count(model.counts, "commands");
     count(model.counts, `interleaved, ${this.place}`);
     const cookie = model.jar;
+    const cookies = jarOf(model);
     const { reached, resume } = real.pause.arm();
-    const firstAnswer = send(real.here, cookie, this.first);
+    const firstAnswer = send(real.here, cookies, this.first);
     await reached;
     const gate = this.first.findIndex(({ op }) => op === "gate");
-    const first = new ModelRequest(model, cookie)
+    const first = new ModelRequest(model, cookies)
       .perform(this.first.slice(0, gate), real.trace.results);
     const start = model.now;
     model.now = real.clock.now = start + this.gap;
     const handler = this.place === "this process" ? real.here : real.there;
-    const answer = await send(handler, cookie, this.second);
-    const second = new ModelRequest(model, cookie)
+    const answer = await send(handler, cookies, this.second);
+    const second = new ModelRequest(model, cookies)
       .perform(this.second, answer.results);
     const jar = check(second, answer, cookie);
     model.now = real.clock.now = Math.max(start, start + this.gap);
@@ -918,27 +932,49 @@ class TickToCommand implements Cmd {
     `tick to ${this.to} ${this.delta >= 0 ? "+" : ""}${this.delta} ms`;
 }
 
-/** A read with an id seen earlier (rotated away, logged out, expired, or another session): only what the model says. */
-class ProbeCommand implements Cmd {
-  constructor(readonly pick: number) {}
+/**
+ * A request with the cookie of an id seen earlier (rotated away, logged
+ * out, expired, or another session's), alone or planted before the jar's
+ * (cookie tossing): it opens only what the model says.
+ */
+class OldCookieCommand implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly planted: boolean,
+    readonly ops: Op[],
+  ) {}
   check = () => true;
   async run(model: Model, real: Real) {
     count(model.counts, "commands");
     const ids = [...model.sessions.keys()];
     if (ids.length === 0) return;
     const id = ids[this.pick % ids.length];
+    const state = model.sessions.get(id) === null ? "dead" : "live";
     count(
       model.counts,
-      model.sessions.get(id) === null
-        ? "probes of dead ids"
-        : "probes of live ids",
+      `old cookies of ${state} ids${this.planted ? ", planted" : ""}`,
     );
-    const answer = await send(real.here, id, []);
-    const jar = check(new ModelRequest(model, id), answer, id);
-    if (id === model.jar) model.jar = jar;
+    const cookies = this.planted ? [id, ...jarOf(model)] : [id];
+    const answer = await send(real.here, cookies, this.ops);
+    const request = new ModelRequest(model, cookies)
+      .perform(this.ops, answer.results);
+    const jar = check(request, answer, id);
+    // The browser keeps what the response set, for the jar's cookie too
+    // when it went along.
+    if (this.planted || id === model.jar) {
+      model.jar = answer.setCookie === null ? model.jar : jar;
+    }
     await checkStore(model, real);
   }
-  toString = () => `probe #${this.pick}`;
+  toString = () =>
+    `old cookie #${this.pick}${
+      this.planted ? " planted before the jar's" : ""
+    } ${show(this.ops)}`;
+}
+
+/** The jar's cookie, as the ids a request carries. */
+function jarOf(model: Model): string[] {
+  return model.jar === null ? [] : [model.jar];
 }
 
 // -- Arbitraries ---------------------------------------------------------------
@@ -1058,7 +1094,11 @@ const tickToArb = fc.tuple(
   fc.constantFrom("touch" as const, "idle" as const, "absolute" as const),
   fc.constantFrom(-1, 0, 1),
 ).map(([to, delta]) => new TickToCommand(to, delta));
-const probeArb = fc.nat(64).map((pick) => new ProbeCommand(pick));
+const oldCookieArb = fc.tuple(
+  fc.nat(64),
+  fc.boolean(),
+  fc.oneof(fc.constant<Op[]>([]), opsArb),
+).map(([pick, planted, ops]) => new OldCookieCommand(pick, planted, ops));
 
 /** fc.commands picks among these alike: a repeated one comes more often. */
 const commandArbs: fc.Arbitrary<Cmd>[] = [
@@ -1070,7 +1110,7 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   tickArb,
   tickArb,
   tickToArb,
-  probeArb,
+  oldCookieArb,
 ];
 
 // -- The tests -------------------------------------------------------------------
@@ -1088,12 +1128,13 @@ for (const { name, open } of STORES) {
       await fc.assert(
         fc.asyncProperty(
           fc.boolean(),
+          fc.boolean(),
           fc.commands(commandArbs, {
             size: "max",
             maxCommands: MAX_COMMANDS,
             replayPath: args.replay,
           }),
-          async (browserClose, cmds) => {
+          async (browserClose, saveEveryRequest, cmds) => {
             sequences++;
             const clock = { now: 0 };
             const options = {
@@ -1101,6 +1142,7 @@ for (const { name, open } of STORES) {
               idleTimeout: IDLE_MS / 1000,
               touchInterval: TOUCH_MS / 1000,
               expireAtBrowserClose: browserClose,
+              saveEveryRequest,
               rotationGrace: 0, // a rotated-away id opens nothing at once
               now: () => clock.now,
             };
@@ -1121,7 +1163,7 @@ for (const { name, open } of STORES) {
               opened,
             };
             await fc.asyncModelRun(() => {
-              const model = new Model(browserClose, counts);
+              const model = new Model(browserClose, saveEveryRequest, counts);
               clock.now = model.now;
               return { model, real };
             }, cmds);
