@@ -308,8 +308,8 @@ type CookieRule =
 /** Tallies over a store's runs, printed at its end. */
 type Counts = Record<string, number>;
 
-function count(counts: Counts, name: string) {
-  counts[name] = (counts[name] ?? 0) + 1;
+function count(counts: Counts, name: string, n = 1) {
+  counts[name] = (counts[name] ?? 0) + n;
 }
 
 /** The sessions every id must open (null: nothing, ever again), the cookie jar and the clock. */
@@ -834,7 +834,8 @@ class RequestCommand implements Cmd {
   check = () => true;
   async run(model: Model, real: Real) {
     count(model.counts, "commands");
-    count(model.counts, "requests");
+    count(model.counts, "requests sent");
+    count(model.counts, "single requests");
     const answer = await send(real.here, jarOf(model), this.ops);
     const request = new ModelRequest(model, jarOf(model))
       .perform(this.ops, answer.results);
@@ -860,7 +861,8 @@ class InterleaveCommand implements Cmd {
   check = () => true;
   async run(model: Model, real: Real) {
     count(model.counts, "commands");
-    count(model.counts, `interleaved, ${this.place}`);
+    count(model.counts, "requests sent", 2);
+    count(model.counts, `interleaved pairs, ${this.place}`);
     const cookie = model.jar;
     const cookies = jarOf(model);
     const { reached, resume } = real.pause.arm();
@@ -950,6 +952,7 @@ class OldCookieCommand implements Cmd {
     if (ids.length === 0) return;
     const id = ids[this.pick % ids.length];
     const state = model.sessions.get(id) === null ? "dead" : "live";
+    count(model.counts, "requests sent");
     count(
       model.counts,
       `old cookies of ${state} ids${this.planted ? ", planted" : ""}`,
