@@ -309,6 +309,7 @@ export class RequestSession {
       edits: null,
       failedSave: null,
       modified: false,
+      merged: false,
       isNew: held === null,
       wasExpired: held === null && wasExpired,
       cookieAction: rotatedTo ? "send" : null,

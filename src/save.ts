@@ -54,7 +54,7 @@ export async function saveSession(
     idleTimeout: edits?.idleTimeout ?? null,
     rotation: edits?.rotation ?? null,
     loaded: held.stored,
-    view: state.data,
+    view: state.merged ? null : state.data,
   };
   // The write may still be waiting when the handler goes on changing the
   // session after an explicit save: those changes go to a copy.
@@ -96,6 +96,9 @@ export async function saveSession(
         stored: outcome.stored,
         rotatedAway: false,
       };
+      // Stored as merged onto another request's changes: the data this
+      // request holds is not what was stored.
+      if (outcome.stored.record.data !== change.view) state.merged = true;
       if (save || adopted !== null) state.cookieAction = "send";
       if (rotated !== null) {
         emit(config.onEvent, {
@@ -125,8 +128,10 @@ export async function saveSession(
 /** A new session: a fresh id, and one write that cannot conflict. */
 async function createSession(state: SessionState): Promise<boolean> {
   const { config, now, edits } = state;
-  state.edits = null;
+  // Nothing to store yet: a setExpiry or setIdleTimeout so far waits for the
+  // changes that create the session.
   if (isEmptyData(state.data)) return true;
+  state.edits = null;
   const loaded = { record: freshRecord(config, now), version: "" };
   const record = applyEdit(loaded.record, {
     kind: "edit",

@@ -92,6 +92,12 @@ export interface SessionState {
   failedSave: Edits | null;
   /** Changed at any time in this request (sticky, unlike `edits`). */
   modified: boolean;
+  /**
+   * A save merged this request's changes onto another request's, so `data`
+   * is no longer the stored record with this request's changes: later saves
+   * write only what changed since, never `data` whole.
+   */
+  merged: boolean;
   isNew: boolean;
   wasExpired: boolean;
   /**

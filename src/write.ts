@@ -102,8 +102,12 @@ export interface Edit {
   readonly rotation: NewId | null;
   /** What the request loaded. */
   readonly loaded: StoredSession;
-  /** The data the request holds: `loaded` with its changes. */
-  readonly view: SessionData;
+  /**
+   * The data the request holds: `loaded` with its changes; null once an
+   * earlier save merged them onto another request's (then `changes` alone
+   * are applied).
+   */
+  readonly view: SessionData | null;
 }
 
 /** A request's change to a stored session. */
@@ -149,7 +153,7 @@ export function applyEdit(record: SessionRecord, edit: Edit): SessionRecord {
   const { config, now } = edit;
   if (!edit.save && !isTouchDue(config, record, now)) return record;
   let data: SessionData;
-  if (record === edit.loaded.record) {
+  if (record === edit.loaded.record && edit.view !== null) {
     data = edit.view;
   } else if (edit.cleared || edit.changes !== null) {
     const merged = new Map(edit.cleared ? [] : Object.entries(record.data));
@@ -510,9 +514,28 @@ export class Writer {
     }
   }
 
-  /** Logout: deletes the key, whatever is there. */
+  /**
+   * Logout: deletes the key, whatever is there, and the session a rotation
+   * since moved it to (its forwarding record says where): a logout racing a
+   * login ends the rotated session too. The rotated session goes first, so
+   * that a failing delete leaves a logout that can be tried again. (A
+   * rotation by another process landing between the read and the delete
+   * still escapes: the store has no conditional delete, and a conditional
+   * end would leave the session ended by a logout that failed.)
+   */
   async #end(queue: KeyQueue, end: End): Promise<Outcome> {
-    await timed(end.config, this.#store.delete(queue.key), "delete");
+    const { config } = end;
+    const store = this.#store;
+    const keys = [queue.key];
+    for (let hops = 0; hops < MAX_HOPS; hops++) {
+      const stored = await timed(config, store.get(keys.at(-1)!), "get");
+      const movedTo = stored?.record.movedTo;
+      if (movedTo === undefined) break;
+      keys.push(movedTo);
+    }
+    for (const key of keys.reverse()) {
+      await timed(config, store.delete(key), "delete");
+    }
     queue.latest = null;
     return ENDED;
   }

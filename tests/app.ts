@@ -51,7 +51,8 @@ export interface Seen {
  * - `/set?k=v&...` sets each pair, `/delete?k` deletes k, `/clear`, `/flush`;
  * - `/rotate?k=v` rotates the id, then sets;
  * - `/expiry?at=ms` setExpiry(new Date(ms));
- * - `&gate` holds the request at `pause` after its changes;
+ * - `&gate` holds the request at `pause` after its changes, `&gate=before`
+ *   before them;
  * - every route answers the data it saw as JSON ({@linkcode Seen}).
  */
 export function testApp(pause = new Pause()) {
@@ -64,6 +65,8 @@ export function testApp(pause = new Pause()) {
       wasExpired: session.wasExpired,
     };
     const params = [...url.searchParams].filter(([key]) => key !== "gate");
+    const gate = url.searchParams.get("gate");
+    if (gate === "before") await pause.point();
     switch (url.pathname) {
       case "/rotate":
         await session.rotate();
@@ -85,7 +88,7 @@ export function testApp(pause = new Pause()) {
         session.setExpiry(new Date(Number(url.searchParams.get("at"))));
         break;
     }
-    if (url.searchParams.has("gate")) await pause.point();
+    if (gate !== null && gate !== "before") await pause.point();
     return Response.json(seen);
   };
 }

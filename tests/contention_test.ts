@@ -3,53 +3,15 @@
 // stay well under one per request.
 
 import assert from "node:assert/strict";
-import { type ExampleServer, startServer } from "./example_server.ts";
+import {
+  type Answer,
+  type ExampleServer,
+  send,
+  startSessionServer,
+} from "./example_server.ts";
 import { type RedisServer, startRedis } from "./redis_helpers.ts";
 
 const PARALLEL = 200;
-
-/**
- * A server of tests/session_server.ts on `store`, with the least permissions
- * it needs: the loopback, and the store's file or directory, or the one
- * variable npm:redis reads.
- */
-function serve(
-  store: string,
-  path: string,
-  redisUrl: string,
-): Promise<ExampleServer> {
-  const files = path === "" ? [] : [
-    `--allow-read=${path}`,
-    `--allow-write=${path}`,
-  ];
-  const env = redisUrl === "" ? [] : ["--allow-env=REDIS_DEBUG_MAINTENANCE"];
-  return startServer("tests/session_server.ts", {
-    permissions: ["--allow-net=127.0.0.1", ...files, ...env],
-    args: ["--store", store, "--path", path, "--redis-url", redisUrl],
-  });
-}
-
-interface Answer {
-  status: number;
-  data: Record<string, string>;
-  /** The `name=value` of a Set-Cookie sent, or null. */
-  cookie: string | null;
-}
-
-async function send(url: string, cookie: string | null): Promise<Answer> {
-  const response = await fetch(url, {
-    headers: cookie === null ? {} : { cookie },
-  });
-  const text = await response.text();
-  const setCookie = response.headers.get("set-cookie");
-  return {
-    status: response.status,
-    data: response.ok ? JSON.parse(text) : { error: text },
-    cookie: setCookie === null
-      ? null
-      : setCookie.slice(0, setCookie.indexOf(";")),
-  };
-}
 
 async function stats(servers: ExampleServer[]) {
   let writes = 0;
@@ -141,9 +103,11 @@ for (const store of ["memory", "kv", "file", "redis"]) {
       : null;
     const servers: ExampleServer[] = [];
     try {
-      const url = redis?.url ?? "";
-      servers.push(await serve(store, path, url));
-      if (store !== "memory") servers.push(await serve(store, path, url));
+      const redisUrl = redis?.url ?? "";
+      servers.push(await startSessionServer(store, path, { redisUrl }));
+      if (store !== "memory") {
+        servers.push(await startSessionServer(store, path, { redisUrl }));
+      }
       const [one] = servers;
 
       await t.step(

@@ -39,18 +39,19 @@ export async function startExample(
 }
 
 /**
- * Starts `script` (a path from the repository's root) with `permissions`,
- * `--port=0` and `args`, and resolves once it prints
- * `Listening on http://127.0.0.1:PORT/`.
+ * Starts `script` (a path from the repository's root) with `permissions`
+ * and any other `flags` of `deno run`, `--port=0` and `args`, and resolves
+ * once it prints `Listening on http://127.0.0.1:PORT/`.
  */
 export async function startServer(
   script: string,
-  options: { permissions: string[]; args?: string[] },
+  options: { permissions: string[]; flags?: string[]; args?: string[] },
 ): Promise<ExampleServer> {
   return await startDeno([
     "run",
     "--no-prompt",
     ...options.permissions,
+    ...options.flags ?? [],
     script,
     "--port=0",
     ...options.args ?? [],
@@ -127,4 +128,63 @@ export async function startDeno(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A server of tests/session_server.ts on `store` (`memory`, `kv`, `file` at
+ * `path`, or `redis` at `redisUrl`), with the least permissions it needs
+ * (the loopback, and the store's file or directory, or the one variable
+ * npm:redis reads), and `args` and `flags`.
+ */
+export function startSessionServer(
+  store: string,
+  path: string,
+  options: { redisUrl?: string; args?: string[]; flags?: string[] } = {},
+): Promise<ExampleServer> {
+  const { redisUrl = "" } = options;
+  const files = path === "" ? [] : [
+    `--allow-read=${path}`,
+    `--allow-write=${path}`,
+  ];
+  const env = redisUrl === "" ? [] : ["--allow-env=REDIS_DEBUG_MAINTENANCE"];
+  return startServer("tests/session_server.ts", {
+    permissions: ["--allow-net=127.0.0.1", ...files, ...env],
+    flags: options.flags,
+    args: [
+      "--store",
+      store,
+      "--path",
+      path,
+      "--redis-url",
+      redisUrl,
+      ...options.args ?? [],
+    ],
+  });
+}
+
+/** What a request to tests/session_server.ts got back. */
+export interface Answer {
+  status: number;
+  data: Record<string, string>;
+  /** The `name=value` of a Set-Cookie sent, or null. */
+  cookie: string | null;
+}
+
+/** A GET of `url` with `cookie`, its body read. */
+export async function send(
+  url: string,
+  cookie: string | null,
+): Promise<Answer> {
+  const response = await fetch(url, {
+    headers: cookie === null ? {} : { cookie },
+  });
+  const text = await response.text();
+  const setCookie = response.headers.get("set-cookie");
+  return {
+    status: response.status,
+    data: response.ok ? JSON.parse(text) : { error: text },
+    cookie: setCookie === null
+      ? null
+      : setCookie.slice(0, setCookie.indexOf(";")),
+  };
 }

@@ -120,6 +120,8 @@ export class SpyStore implements SessionStore {
   gets = 0;
   sets = 0;
   deletes = 0;
+  /** The keys `get` was asked for, in order. */
+  readonly keysRead: string[] = [];
   fail: { get?: boolean; set?: boolean; delete?: boolean } = {};
   /** Runs before each set reaches the store: to interleave another process. */
   beforeSet: (() => Promise<void>) | null = null;
@@ -145,6 +147,7 @@ export class SpyStore implements SessionStore {
 
   get(key: string): Promise<StoredSession | null> {
     this.gets++;
+    this.keysRead.push(key);
     if (this.fail.get) return Promise.reject(new Error("store down (get)"));
     return this.inner.get(key);
   }

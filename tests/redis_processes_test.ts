@@ -3,19 +3,12 @@
 
 import assert from "node:assert/strict";
 import { storeKey } from "../src/id.ts";
-import { type ExampleServer, startServer } from "./example_server.ts";
+import { type ExampleServer, startSessionServer } from "./example_server.ts";
 import { startRedis } from "./redis_helpers.ts";
 
 /** The session server on Redis, with the least permissions it needs. */
-function serve(redisUrl: string): Promise<ExampleServer> {
-  return startServer("tests/session_server.ts", {
-    permissions: [
-      "--allow-net=127.0.0.1",
-      "--allow-env=REDIS_DEBUG_MAINTENANCE",
-    ],
-    args: ["--store", "redis", "--redis-url", redisUrl],
-  });
-}
+const serve = (redisUrl: string) =>
+  startSessionServer("redis", "", { redisUrl });
 
 /** A request with the session cookie: the status, the data, and the cookie to keep. */
 async function request(url: string, cookie: string | null) {

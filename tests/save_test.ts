@@ -180,3 +180,49 @@ Deno.test("after a failed save(), what the handler changes next is saved with th
   const seen = await call(read, "/", { cookie: `sessionid=${client.cookie}` });
   assert.deepEqual(await seen.json(), { title: "kept" });
 });
+
+Deno.test("save() of a new, still empty session keeps setExpiry and setIdleTimeout for the session its later changes create", async () => {
+  const store = new SpyStore();
+  const now = Date.UTC(2030, 0, 1);
+  const handler = withSession(async (req) => {
+    const session = await getSession(req);
+    session.setExpiry(0); // "do not remember me": a browser-session cookie
+    session.setIdleTimeout(Infinity);
+    assert.equal(await session.save(), true, "nothing to store yet");
+    session.set("user", "ram");
+    return new Response("ok");
+  }, { store, idleTimeout: 60, now: () => now });
+  const response = await call(handler, "/");
+  const cookie = parseSetCookie(response.headers.get("set-cookie")!);
+  assert.equal(cookie.attributes.has("max-age"), false, "no Max-Age");
+  assert.equal(cookie.attributes.has("expires"), false, "no Expires");
+  const record = await store.only();
+  assert.equal(record.browserSession, true);
+  assert.equal(record.idleTimeoutMs, null, "no idle timeout");
+});
+
+Deno.test("after a save() that merged onto another request's change, the response saves what changed after it, not the keys the request never changed", async () => {
+  const store = new SpyStore();
+  const pause = new Pause();
+  const client = new Client(withSession(async (req) => {
+    const session = await getSession(req);
+    const url = new URL(req.url);
+    if (url.pathname === "/slow") {
+      await pause.point(); // another request changes a meanwhile
+      session.set("b", 2);
+      assert.equal(await session.save(), true);
+      session.set("c", 3);
+    } else {
+      session.set("a", Number(url.searchParams.get("a")));
+    }
+    return new Response("ok");
+  }, { store }));
+  await (await client.get("/set?a=1")).body?.cancel();
+  const { reached, resume } = pause.arm();
+  const slow = client.get("/slow");
+  await reached;
+  await (await client.get("/set?a=2")).body?.cancel();
+  resume();
+  await (await slow).body?.cancel();
+  assert.deepEqual((await store.only()).data, { a: 2, b: 2, c: 3 });
+});

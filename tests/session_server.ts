@@ -3,7 +3,7 @@
  *
  *   deno run ... tests/session_server.ts --store memory|kv|file|redis
  *     [--path P] [--redis-url redis://127.0.0.1:PORT] [--port 0]
- *     [--header NAME] [--secret S]
+ *     [--header NAME] [--secret S] [--max-sessions N]
  *
  * It prints `Listening on http://127.0.0.1:PORT/` and answers:
  *
@@ -13,8 +13,11 @@
  *   GET /test-cookie   {worked}; with ?set, setTestCookie() first
  *
  * Every route but /stats and /test-cookie answers the session's data after
- * its changes. `--header` and `--secret` are the `header` and `secrets`
- * options.
+ * its changes. /stats also gives the MemoryStore's size (null for the
+ * others), how many client connections the server has seen, and
+ * `Deno.memoryUsage()`, after a full garbage collection when the server runs
+ * with `--v8-flags=--expose-gc`. `--header` and `--secret` are the `header`
+ * and `secrets` options; `--max-sessions` bounds a MemoryStore.
  *
  * @module
  */
@@ -36,10 +39,11 @@ async function openStore(
   kind: string,
   path: string,
   redisUrl: string,
+  maxSessions: number | undefined,
 ): Promise<SessionStore> {
   switch (kind) {
     case "memory":
-      return new MemoryStore();
+      return new MemoryStore({ maxSessions });
     case "kv":
       return new KvStore(await Deno.openKv(path));
     case "file":
@@ -64,18 +68,34 @@ if (import.meta.main) {
       port: { type: "string", default: "0" },
       header: { type: "string" },
       secret: { type: "string" },
+      "max-sessions": { type: "string" },
     },
   });
+  const maxSessions = values["max-sessions"];
   const store = new CountingStore(
-    await openStore(values.store, values.path, values["redis-url"]),
+    await openStore(
+      values.store,
+      values.path,
+      values["redis-url"],
+      maxSessions === undefined ? undefined : Number(maxSessions),
+    ),
   );
-  const handler = withSession(async (req) => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  /** The client connections seen, by remote address and port. */
+  const connections = new Set<string>();
+  const handler = withSession(async (req, info) => {
+    const { hostname, port } = info.remoteAddr as Deno.NetAddr;
+    connections.add(`${hostname}:${port}`);
     const url = new URL(req.url);
     if (url.pathname === "/stats") {
+      gc?.();
       return Response.json({
         gets: store.gets,
         sets: store.sets,
         deletes: store.deletes,
+        size: store.inner instanceof MemoryStore ? store.inner.size : null,
+        connections: connections.size,
+        memory: Deno.memoryUsage(),
       });
     }
     const session = await getSession(req);

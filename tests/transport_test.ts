@@ -2,17 +2,12 @@
 // `header` option) and Django's test cookie.
 
 import assert from "node:assert/strict";
-import { type ExampleServer, startServer } from "./example_server.ts";
+import { type ExampleServer, startSessionServer } from "./example_server.ts";
 import { SECRET_A } from "./helpers.ts";
 
 const HEADER = "X-Session-Id";
 
-function serve(...args: string[]): Promise<ExampleServer> {
-  return startServer("tests/session_server.ts", {
-    permissions: ["--allow-net=127.0.0.1"],
-    args: ["--store", "memory", ...args],
-  });
-}
+const serve = (...args: string[]) => startSessionServer("memory", "", { args });
 
 interface Answer {
   status: number;

@@ -128,6 +128,25 @@ for (const { name, open } of STORES) {
       );
 
       await step(
+        "a logout that loaded before a login ends the rotated session too",
+        async (opened) => {
+          const { pause, here, there } = apps(opened, place);
+          const user = new Client(here);
+          await user.get("/set?cart=apple");
+          const login = user.tab(there);
+          const [logout] = await interleave(
+            pause,
+            () => user.get("/flush?gate=before"),
+            () => login.get("/rotate?user=ram"),
+          );
+          assert.match(logout.setCookie ?? "", /Max-Age=0/);
+          assert.notEqual(login.cookie, null, "the login sent its new id");
+          const seen = await login.get("/data");
+          assert.deepEqual([seen.data, seen.isNew], [{}, true]);
+        },
+      );
+
+      await step(
         "a login that loaded before a write and saves after it keeps the write",
         async (opened) => {
           const { pause, here, there } = apps(opened, place);
