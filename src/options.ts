@@ -121,8 +121,8 @@ export interface SessionOptions {
    * The data key that holds the signed-in user's id (e.g. `"userId"`): with
    * it, every session whose data holds a string or number there is filed
    * under that user, for `listUserSessions` and `endUserSessions`. The store
-   * must be a {@linkcode UserIndex} (MemoryStore, KvStore and FileStore
-   * are). Default none.
+   * must be a {@linkcode UserIndex} (MemoryStore, KvStore, FileStore and
+   * RedisStore are; CookieStore is not). Default none.
    */
   userKey?: string;
   /**
