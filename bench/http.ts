@@ -453,7 +453,8 @@ export async function makePool(base: string, count: number): Promise<string[]> {
   return cookies;
 }
 
-function spread(values: number[]): Spread {
+/** The median and range of `values`. */
+export function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   const median = sorted.length % 2 === 1

@@ -30,6 +30,7 @@
 import { parseArgs } from "node:util";
 import { createClient, WatchError } from "redis";
 import { startRedis } from "../tests/redis_helpers.ts";
+import { spread } from "./http.ts";
 
 const connect = (url: string) =>
   createClient({ url, disableOfflineQueue: true }).connect();
@@ -108,15 +109,6 @@ async function run(
   };
   await Promise.all(Array.from({ length: writers }, (_, i) => loop(i)));
   return tally;
-}
-
-function spread(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  const median = sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
 if (import.meta.main) {

@@ -109,6 +109,22 @@ function largestKeys(data: SessionData): Array<[string, number]> {
 }
 
 /**
+ * The per-session size limit of the stores that let one be chosen: Deno
+ * KV's value limit, so that an app moves between stores unchanged.
+ */
+export const DEFAULT_MAX_SESSION_BYTES = 65_536;
+
+/** `value` if it is a whole number of at least 1; else a TypeError naming the store's option. */
+export function wholeCount(store: string, name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(
+      `${store}: ${name} must be a whole number of at least 1, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
  * The UTF-8 size of `text` when it is over `limit` bytes, else null; counted
  * only when the string is long enough to be (a UTF-16 unit is 1 to 3 bytes).
  */

@@ -14,7 +14,7 @@ import {
 import { RedisStore } from "../redis.ts";
 import { storeKey } from "../src/id.ts";
 import { callHandler } from "../testing.ts";
-import { CountingStore, gate } from "./helpers.ts";
+import { applyRoute, CountingStore, gate } from "./helpers.ts";
 import { nodeRedisClient, startRedis } from "./redis_helpers.ts";
 
 /** Where a request of {@linkcode testApp} holds still when armed: after its changes, before its save. */
@@ -67,27 +67,7 @@ export function testApp(pause = new Pause()) {
     const params = [...url.searchParams].filter(([key]) => key !== "gate");
     const gate = url.searchParams.get("gate");
     if (gate === "before") await pause.point();
-    switch (url.pathname) {
-      case "/rotate":
-        await session.rotate();
-        for (const [key, value] of params) session.set(key, value);
-        break;
-      case "/set":
-        for (const [key, value] of params) session.set(key, value);
-        break;
-      case "/delete":
-        for (const [key] of params) session.delete(key);
-        break;
-      case "/clear":
-        session.clear();
-        break;
-      case "/flush":
-        await session.flush();
-        break;
-      case "/expiry":
-        session.setExpiry(new Date(Number(url.searchParams.get("at"))));
-        break;
-    }
+    await applyRoute(session, url.pathname, params);
     if (gate !== null && gate !== "before") await pause.point();
     return Response.json(seen);
   };
@@ -150,6 +130,25 @@ export interface OpenStore {
    */
   twin(): SessionStore;
   close(): Promise<void>;
+}
+
+/** Steps of `t`, each on a store of its own from `open`, closed after it. */
+export function stepsOn(
+  t: Deno.TestContext,
+  open: () => Promise<OpenStore>,
+): (
+  title: string,
+  fn: (opened: OpenStore) => Promise<void>,
+) => Promise<boolean> {
+  return (title, fn) =>
+    t.step(title, async () => {
+      const opened = await open();
+      try {
+        await fn(opened);
+      } finally {
+        await opened.close();
+      }
+    });
 }
 
 /** Every store of the module, opened fresh and empty. */

@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import { closeSync, constants, openSync } from "node:fs";
-import { evalScript } from "./helpers.ts";
+import { deadlines, evalScript, makeRecord } from "./helpers.ts";
 import {
   FileStore,
   getSession,
-  type SessionRecord,
+  type SessionData,
   SessionTooLargeError,
   withSession,
 } from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
+
+/** A record of fixed times (so that two of them compare equal) with these deadlines. */
+const record = (at: number, data: SessionData = { n: 1 }) =>
+  makeRecord(data, { createdAt: 0, lastActiveAt: 0, ...deadlines(at) });
 
 const POSIX = Deno.build.os !== "windows";
 
@@ -55,17 +59,6 @@ async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 function newKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function record(expiresAt: number, data = { n: 1 }): SessionRecord {
-  return {
-    data,
-    createdAt: 0,
-    lastActiveAt: 0,
-    absoluteExpiresAt: expiresAt,
-    expiresAt,
-    browserSession: false,
-  };
 }
 
 const LATER = Date.now() + 3_600_000;

@@ -1,14 +1,16 @@
-/** Shared test helpers: a cookie-keeping client and a store that counts and fails on demand. */
+/** Shared test helpers: a cookie-keeping client, stores that count and fail on demand, the routes of the test apps, and records. */
 
-import { MemoryStore } from "../mod.ts";
-import { callHandler } from "../testing.ts";
-import type {
-  SessionRecord,
-  SessionStore,
-  StoredSession,
-  UserIndex,
-  WriteCondition,
+import {
+  MemoryStore,
+  type Session,
+  type SessionData,
+  type SessionRecord,
+  type SessionStore,
+  type StoredSession,
+  type UserIndex,
+  type WriteCondition,
 } from "../mod.ts";
+import { callHandler } from "../testing.ts";
 
 /** Secrets strong enough for the options check (32 random bytes, in hex). */
 export const SECRET_A =
@@ -218,4 +220,67 @@ export async function evalScript(script: string): Promise<string> {
     );
   }
   return decoder.decode(output.stdout).trim();
+}
+
+/**
+ * The changes the test apps' routes make to `session`: `/set?k=v&...` sets
+ * each pair, `/delete?k&...` deletes each key, `/rotate?k=v&...` rotates and
+ * then sets, `/clear`, `/flush`, and `/expiry?at=MS` setExpiry at that time.
+ * Any other path changes nothing.
+ */
+export async function applyRoute(
+  session: Session,
+  pathname: string,
+  params: [string, string][],
+): Promise<void> {
+  switch (pathname) {
+    case "/rotate":
+      await session.rotate();
+      for (const [key, value] of params) session.set(key, value);
+      break;
+    case "/set":
+      for (const [key, value] of params) session.set(key, value);
+      break;
+    case "/delete":
+      for (const [key] of params) session.delete(key);
+      break;
+    case "/clear":
+      session.clear();
+      break;
+    case "/flush":
+      await session.flush();
+      break;
+    case "/expiry": {
+      const at = params.find(([key]) => key === "at")?.[1];
+      session.setExpiry(new Date(Number(at)));
+      break;
+    }
+  }
+}
+
+/**
+ * A record as the middleware writes one, created now and live for an hour,
+ * with `extra`'s fields over it (`deadlines(at)` for other deadlines).
+ */
+export function makeRecord(
+  data: SessionData = {},
+  extra: Partial<SessionRecord> = {},
+): SessionRecord {
+  const now = Date.now();
+  return {
+    data,
+    createdAt: now,
+    lastActiveAt: now,
+    absoluteExpiresAt: now + 3_600_000,
+    expiresAt: now + 3_600_000,
+    browserSession: false,
+    ...extra,
+  };
+}
+
+/** Both deadlines of a record at `at`, for {@linkcode makeRecord}. */
+export function deadlines(
+  at: number,
+): Pick<SessionRecord, "absoluteExpiresAt" | "expiresAt"> {
+  return { absoluteExpiresAt: at, expiresAt: at };
 }

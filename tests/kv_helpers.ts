@@ -98,22 +98,6 @@ export class SpyKv {
   }
 }
 
-/** A record as the middleware writes them, live for an hour. */
-export function makeRecord(
-  data: SessionRecord["data"],
-  expiresAt = Date.now() + 3_600_000,
-): SessionRecord {
-  const now = Date.now();
-  return {
-    data,
-    createdAt: now,
-    lastActiveAt: now,
-    absoluteExpiresAt: expiresAt,
-    expiresAt,
-    browserSession: false,
-  };
-}
-
 /** A fresh file-backed KV in a temporary directory; `dispose` removes it. */
 export async function tempKv(): Promise<
   { kv: Deno.Kv; path: string; dispose: () => Promise<void> }

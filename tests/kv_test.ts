@@ -7,7 +7,8 @@ import {
   withSession,
 } from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
-import { makeRecord, SpyKv, tempKv } from "./kv_helpers.ts";
+import { SpyKv, tempKv } from "./kv_helpers.ts";
+import { deadlines, makeRecord } from "./helpers.ts";
 import { Client, Pause, testApp } from "./app.ts";
 import { FORWARD_MS } from "../src/write.ts";
 
@@ -56,9 +57,13 @@ Deno.test("the README's kv.list snippet counts live sessions", async () => {
   const store = new KvStore(kv);
   await store.set("a".repeat(64), makeRecord({ n: 1 }), { version: null });
   await store.set("b".repeat(64), makeRecord({ n: 2 }), { version: null });
-  await store.set("c".repeat(64), makeRecord({ n: 3 }, Date.now() - 1), {
-    version: null,
-  });
+  await store.set(
+    "c".repeat(64),
+    makeRecord({ n: 3 }, deadlines(Date.now() - 1)),
+    {
+      version: null,
+    },
+  );
 
   // The snippet, as the README shows it:
   let live = 0;
@@ -304,9 +309,13 @@ Deno.test("KvStore: expireIn", async (t) => {
       const { kv, path, dispose } = await tempKv();
       try {
         const store = new KvStore(kv);
-        await store.set("a".repeat(64), makeRecord({}, Date.now() + 30), {
-          version: null,
-        });
+        await store.set(
+          "a".repeat(64),
+          makeRecord({}, deadlines(Date.now() + 30)),
+          {
+            version: null,
+          },
+        );
         await store.set("b".repeat(64), makeRecord({}), { version: null });
         await new Promise((resolve) => setTimeout(resolve, 60));
         kv.close();
@@ -335,7 +344,7 @@ Deno.test("KvStore: expireIn", async (t) => {
       const store = new KvStore(spy.kv);
       const version = await store.set(
         HEX_KEY,
-        makeRecord({}, Date.now() - 5_000),
+        makeRecord({}, deadlines(Date.now() - 5_000)),
         { version: null },
       );
       assert.equal(typeof version, "string");
@@ -352,7 +361,7 @@ Deno.test("KvStore: expireIn", async (t) => {
       const spy = new SpyKv(real);
       const store = new KvStore(spy.kv);
       await store.set(HEX_KEY, makeRecord({ a: 1 }), { version: null });
-      const farAway = makeRecord({ a: 1 }, 8.64e15); // the last Date there is
+      const farAway = makeRecord({ a: 1 }, deadlines(8.64e15)); // the last Date there is
       const version = await store.set("1".repeat(64), farAway, {
         version: null,
       });

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
-import { evalScript } from "./helpers.ts";
+import { deadlines, evalScript, makeRecord } from "./helpers.ts";
 import { MemoryStore, SessionTooLargeError } from "../mod.ts";
 import { testSessionStore } from "../testing.ts";
-import type { SessionRecord } from "../mod.ts";
+import type { SessionData } from "../mod.ts";
+
+/** A record of fixed times (so that two of them compare equal) with these deadlines. */
+const record = (at: number, data: SessionData = { n: 1 }) =>
+  makeRecord(data, { createdAt: 0, lastActiveAt: 0, ...deadlines(at) });
 
 Deno.test("MemoryStore passes the conformance suite", async (t) => {
   await testSessionStore(t, {
@@ -10,17 +14,6 @@ Deno.test("MemoryStore passes the conformance suite", async (t) => {
     dispose: (store) => store.close(),
   });
 });
-
-function record(expiresAt: number): SessionRecord {
-  return {
-    data: { n: 1 },
-    createdAt: 0,
-    lastActiveAt: 0,
-    absoluteExpiresAt: expiresAt,
-    expiresAt,
-    browserSession: false,
-  };
-}
 
 Deno.test("MemoryStore drops the oldest past maxSessions, the ones never read again first", async () => {
   using store = new MemoryStore({ maxSessions: 3 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { getSession, type SessionOptions, withSession } from "../mod.ts";
-import { call, Client, parseSetCookie, SpyStore } from "./helpers.ts";
+import {
+  applyRoute,
+  call,
+  Client,
+  parseSetCookie,
+  SpyStore,
+} from "./helpers.ts";
 import { Pause } from "./app.ts";
 
 type Extra = (req: Request) => Promise<Response | null>;
@@ -17,23 +23,7 @@ function routes(
     const url = new URL(req.url);
     if (url.pathname === "/untouched") return new Response("no session");
     const session = await getSession(req);
-    switch (url.pathname) {
-      case "/set":
-        for (const [k, v] of url.searchParams) session.set(k, v);
-        break;
-      case "/delete":
-        for (const [k] of url.searchParams) session.delete(k);
-        break;
-      case "/clear":
-        session.clear();
-        break;
-      case "/flush":
-        await session.flush();
-        break;
-      case "/rotate":
-        await session.rotate();
-        break;
-    }
+    await applyRoute(session, url.pathname, [...url.searchParams]);
     await pause.point();
     return Response.json(Object.fromEntries(session.entries()));
   }, options);

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { createCluster } from "redis";
 import { Cluster } from "ioredis";
-import type { SessionRecord } from "../mod.ts";
 import { RedisStore } from "../redis.ts";
 import { storeKey } from "../src/id.ts";
 import { testSessionStore } from "../testing.ts";
+import { makeRecord } from "./helpers.ts";
 import { cli, type RedisServer, startRedis } from "./redis_helpers.ts";
 
 /** Three masters with the 16,384 slots split between them, once the cluster is up. */
@@ -69,19 +69,6 @@ async function nodeOf(nodes: RedisServer[], key: string): Promise<number> {
     }
   }
   throw new Error(`no node serves slot ${slot}`);
-}
-
-function makeRecord(extra: Partial<SessionRecord> = {}): SessionRecord {
-  const now = Date.now();
-  return {
-    data: { a: 1 },
-    createdAt: now,
-    lastActiveAt: now,
-    absoluteExpiresAt: now + 3_600_000,
-    expiresAt: now + 3_600_000,
-    browserSession: false,
-    ...extra,
-  };
 }
 
 Deno.test("RedisStore on a Redis Cluster", async (t) => {
@@ -146,14 +133,14 @@ Deno.test("RedisStore on a Redis Cluster", async (t) => {
         for (let i = 0; await slotOf(oldKey) === await slotOf(key); i++) {
           key = storeKey(`new${i}`);
         }
-        const version = await store.set(oldKey, makeRecord(), {
+        const version = await store.set(oldKey, makeRecord({ a: 1 }), {
           version: null,
         });
         await assert.rejects(
-          store.set(key, makeRecord(), {
+          store.set(key, makeRecord({ a: 1 }), {
             version,
             replaces: oldKey,
-            forward: makeRecord({ movedTo: key }),
+            forward: makeRecord({ a: 1 }, { movedTo: key }),
           }),
           /CROSSSLOT/,
         );
@@ -177,7 +164,7 @@ Deno.test("RedisStore on a Redis Cluster", async (t) => {
           user = `u${i}`;
         }
         await assert.rejects(
-          store.set(key, makeRecord({ user }), { version: null }),
+          store.set(key, makeRecord({ a: 1 }, { user }), { version: null }),
           /non local key/,
         );
         assert.equal(await store.get(key), null);

@@ -83,6 +83,46 @@ async function failOver(primary: RedisServer, replica: RedisServer) {
 
 const WAIT = { replicas: 1, timeout: 1 };
 
+type App = Awaited<ReturnType<typeof appOn>>;
+
+/** A failover as a test sees it: the app on the primary, then on the promoted replica. */
+interface Failover {
+  primary: RedisServer;
+  replica: RedisServer;
+  /** The app on the primary, with the store `options` of the step. */
+  before: App["handler"];
+  /** Kills the primary, promotes the replica, and gives the app on it. */
+  failOver(): Promise<App["handler"]>;
+}
+
+/** A step on a fresh primary and replica, every client and server closed after it. */
+function failoverStep(
+  t: Deno.TestContext,
+  title: string,
+  options: RedisStoreOptions,
+  fn: (failover: Failover) => Promise<void>,
+) {
+  return t.step(title, async () => {
+    const { primary, replica, close } = await replicated();
+    const apps: App[] = [await appOn(primary, options)];
+    try {
+      await fn({
+        primary,
+        replica,
+        before: apps[0].handler,
+        failOver: async () => {
+          await failOver(primary, replica);
+          apps.push(await appOn(replica));
+          return apps[1].handler;
+        },
+      });
+    } finally {
+      for (const app of apps) app.close();
+      await close();
+    }
+  });
+}
+
 Deno.test("RedisStore with waitForReplicas conforms on a primary with a replica", async (t) => {
   const { primary, close } = await replicated();
   const client = await nodeRedisClient(primary.url);
@@ -101,139 +141,99 @@ Deno.test("RedisStore with waitForReplicas conforms on a primary with a replica"
 });
 
 Deno.test("RedisStore: a failover to the replica", async (t) => {
-  await t.step(
+  await failoverStep(
+    t,
     "without waitForReplicas, a logout the primary acknowledged but did not replicate is undone: the session is back",
-    async () => {
-      const { primary, replica, close } = await replicated();
-      const before = await appOn(primary);
-      let after: Awaited<ReturnType<typeof appOn>> | null = null;
-      try {
-        const user = new Client(before.handler);
-        await user.get("/set?user=ram");
-        const cookie = user.cookie;
-        await caughtUp(primary);
-        await cutOff(replica);
-        const logout = await user.get("/flush");
-        assert.match(logout.setCookie ?? "", /Max-Age=0/, "logged out");
-        await failOver(primary, replica);
-        after = await appOn(replica);
-        const again = new Client(after.handler);
-        again.cookie = cookie;
-        assert.deepEqual((await again.get("/data")).data, { user: "ram" });
-      } finally {
-        before.close();
-        after?.close();
-        await close();
-      }
+    {},
+    async ({ before, primary, replica, failOver }) => {
+      const user = new Client(before);
+      await user.get("/set?user=ram");
+      const cookie = user.cookie;
+      await caughtUp(primary);
+      await cutOff(replica);
+      const logout = await user.get("/flush");
+      assert.match(logout.setCookie ?? "", /Max-Age=0/, "logged out");
+      const after = await failOver();
+      const again = new Client(after);
+      again.cookie = cookie;
+      assert.deepEqual((await again.get("/data")).data, { user: "ram" });
     },
   );
 
-  await t.step(
+  await failoverStep(
+    t,
     "without waitForReplicas, a login's rotation is undone: the old id opens the session again, the new one nothing",
-    async () => {
-      const { primary, replica, close } = await replicated();
-      const before = await appOn(primary);
-      let after: Awaited<ReturnType<typeof appOn>> | null = null;
-      try {
-        const user = new Client(before.handler);
-        await user.get("/set?cart=apple");
-        const oldCookie = user.cookie;
-        await caughtUp(primary);
-        await cutOff(replica);
-        await user.get("/rotate?user=ram");
-        assert.notEqual(user.cookie, oldCookie);
-        await failOver(primary, replica);
-        after = await appOn(replica);
-        const old = new Client(after.handler);
-        old.cookie = oldCookie;
-        assert.deepEqual((await old.get("/data")).data, { cart: "apple" });
-        const rotated = user.tab(after.handler);
-        assert.deepEqual((await rotated.get("/data")).data, {});
-      } finally {
-        before.close();
-        after?.close();
-        await close();
-      }
+    {},
+    async ({ before, primary, replica, failOver }) => {
+      const user = new Client(before);
+      await user.get("/set?cart=apple");
+      const oldCookie = user.cookie;
+      await caughtUp(primary);
+      await cutOff(replica);
+      await user.get("/rotate?user=ram");
+      assert.notEqual(user.cookie, oldCookie);
+      const after = await failOver();
+      const old = new Client(after);
+      old.cookie = oldCookie;
+      assert.deepEqual((await old.get("/data")).data, { cart: "apple" });
+      const rotated = user.tab(after);
+      assert.deepEqual((await rotated.get("/data")).data, {});
     },
   );
 
-  await t.step(
+  await failoverStep(
+    t,
     "with waitForReplicas, a logout the replica could not acknowledge rejects: it may be undone, and the user was told",
-    async () => {
-      const { primary, replica, close } = await replicated();
-      const before = await appOn(primary, { waitForReplicas: WAIT });
-      let after: Awaited<ReturnType<typeof appOn>> | null = null;
-      try {
-        const user = new Client(before.handler);
-        await user.get("/set?user=ram");
-        const cookie = user.cookie;
-        await cutOff(replica);
-        await assert.rejects(user.get("/flush"), /waitForReplicas/);
-        await failOver(primary, replica);
-        after = await appOn(replica);
-        const again = new Client(after.handler);
-        again.cookie = cookie;
-        assert.deepEqual((await again.get("/data")).data, { user: "ram" });
-      } finally {
-        before.close();
-        after?.close();
-        await close();
-      }
+    { waitForReplicas: WAIT },
+    async ({ before, replica, failOver }) => {
+      const user = new Client(before);
+      await user.get("/set?user=ram");
+      const cookie = user.cookie;
+      await cutOff(replica);
+      await assert.rejects(user.get("/flush"), /waitForReplicas/);
+      const after = await failOver();
+      const again = new Client(after);
+      again.cookie = cookie;
+      assert.deepEqual((await again.get("/data")).data, { user: "ram" });
     },
   );
 
-  await t.step(
+  await failoverStep(
+    t,
     "with waitForReplicas, an acknowledged logout survives the failover",
-    async () => {
-      const { primary, replica, close } = await replicated();
-      const before = await appOn(primary, { waitForReplicas: WAIT });
-      let after: Awaited<ReturnType<typeof appOn>> | null = null;
-      try {
-        const user = new Client(before.handler);
-        await user.get("/set?user=ram");
-        const cookie = user.cookie;
-        const logout = await user.get("/flush");
-        assert.match(logout.setCookie ?? "", /Max-Age=0/);
-        await failOver(primary, replica);
-        after = await appOn(replica);
-        const late = new Client(after.handler);
-        late.cookie = cookie;
-        const seen = await late.get("/data");
-        assert.deepEqual([seen.data, seen.isNew], [{}, true]);
-      } finally {
-        before.close();
-        after?.close();
-        await close();
-      }
+    { waitForReplicas: WAIT },
+    async ({ before, failOver }) => {
+      const user = new Client(before);
+      await user.get("/set?user=ram");
+      const cookie = user.cookie;
+      const logout = await user.get("/flush");
+      assert.match(logout.setCookie ?? "", /Max-Age=0/);
+      const after = await failOver();
+      const late = new Client(after);
+      late.cookie = cookie;
+      const seen = await late.get("/data");
+      assert.deepEqual([seen.data, seen.isNew], [{}, true]);
     },
   );
 
-  await t.step(
+  await failoverStep(
+    t,
     "with waitForReplicas, an acknowledged login survives the failover: the new id opens the session, the old one nothing",
-    async () => {
-      const { primary, replica, close } = await replicated();
-      const before = await appOn(primary, { waitForReplicas: WAIT });
-      let after: Awaited<ReturnType<typeof appOn>> | null = null;
-      try {
-        const user = new Client(before.handler);
-        await user.get("/set?cart=apple");
-        const oldCookie = user.cookie;
-        await user.get("/rotate?user=ram");
-        await failOver(primary, replica);
-        after = await appOn(replica);
-        const rotated = user.tab(after.handler);
-        assert.deepEqual((await rotated.get("/data")).data, {
-          cart: "apple",
-          user: "ram",
-        });
-        const old = new Client(after.handler);
-        old.cookie = oldCookie;
-        assert.deepEqual((await old.get("/data")).data, {});
-      } finally {
-        before.close();
-        after?.close();
-        await close();
-      }
+    { waitForReplicas: WAIT },
+    async ({ before, failOver }) => {
+      const user = new Client(before);
+      await user.get("/set?cart=apple");
+      const oldCookie = user.cookie;
+      await user.get("/rotate?user=ram");
+      const after = await failOver();
+      const rotated = user.tab(after);
+      assert.deepEqual((await rotated.get("/data")).data, {
+        cart: "apple",
+        user: "ram",
+      });
+      const old = new Client(after);
+      old.cookie = oldCookie;
+      assert.deepEqual((await old.get("/data")).data, {});
     },
   );
 

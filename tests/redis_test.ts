@@ -5,15 +5,12 @@
 import assert from "node:assert/strict";
 import { createClient } from "redis";
 import { Cluster, Redis } from "ioredis";
-import {
-  type SessionRecord,
-  SessionTooLargeError,
-  withSession,
-} from "../mod.ts";
+import { SessionTooLargeError, withSession } from "../mod.ts";
 import { RedisStore } from "../redis.ts";
 import { storeKey } from "../src/id.ts";
 import { testSessionStore } from "../testing.ts";
 import { Client, Pause, testApp } from "./app.ts";
+import { makeRecord } from "./helpers.ts";
 import {
   ioRedisClient,
   nodeRedisClient,
@@ -47,22 +44,6 @@ const CLIENTS: ReadonlyArray<
     },
   },
 ];
-
-function makeRecord(
-  data: SessionRecord["data"],
-  extra: Partial<SessionRecord> = {},
-): SessionRecord {
-  const now = Date.now();
-  return {
-    data,
-    createdAt: now,
-    lastActiveAt: now,
-    absoluteExpiresAt: now + 3_600_000,
-    expiresAt: now + 3_600_000,
-    browserSession: false,
-    ...extra,
-  };
-}
 
 const newKey = () => storeKey(crypto.randomUUID());
 

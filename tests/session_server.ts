@@ -32,7 +32,7 @@ import {
   withSession,
 } from "../mod.ts";
 import { RedisStore } from "../redis.ts";
-import { CountingStore } from "./helpers.ts";
+import { applyRoute, CountingStore } from "./helpers.ts";
 import { createClient } from "redis";
 
 async function openStore(
@@ -99,25 +99,11 @@ if (import.meta.main) {
       });
     }
     const session = await getSession(req);
-    const params = [...url.searchParams];
-    switch (url.pathname) {
-      case "/rotate":
-        await session.rotate();
-        for (const [key, value] of params) session.set(key, value);
-        break;
-      case "/set":
-        for (const [key, value] of params) session.set(key, value);
-        break;
-      case "/delete":
-        for (const [key] of params) session.delete(key);
-        break;
-      case "/flush":
-        await session.flush();
-        break;
-      case "/test-cookie":
-        if (url.searchParams.has("set")) session.setTestCookie();
-        return Response.json({ worked: session.testCookieWorked() });
+    if (url.pathname === "/test-cookie") {
+      if (url.searchParams.has("set")) session.setTestCookie();
+      return Response.json({ worked: session.testCookieWorked() });
     }
+    await applyRoute(session, url.pathname, [...url.searchParams]);
     return Response.json(Object.fromEntries(session.entries()));
   }, {
     store,

@@ -13,7 +13,7 @@ import {
   type UserIndex,
   withSession,
 } from "../mod.ts";
-import { Client, type OpenStore, Pause, STORES } from "./app.ts";
+import { Client, Pause, stepsOn, STORES } from "./app.ts";
 import { parseSetCookie } from "./helpers.ts";
 
 /** What the app answers. */
@@ -84,15 +84,7 @@ const whoami = (client: Client) => client.json<Seen>("/whoami");
 
 for (const { name, open } of STORES) {
   Deno.test(`${name}: sessions that know their user`, async (t) => {
-    const step = (title: string, fn: (opened: OpenStore) => Promise<void>) =>
-      t.step(title, async () => {
-        const opened = await open();
-        try {
-          await fn(opened);
-        } finally {
-          await opened.close();
-        }
-      });
+    const step = stepsOn(t, open);
 
     await step(
       "every session of a user is listed, by a handle that is neither the id nor the key",

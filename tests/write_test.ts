@@ -13,7 +13,14 @@ import {
 } from "../mod.ts";
 import { resolveOptions } from "../src/options.ts";
 import { type Edit, type Outcome, Writer } from "../src/write.ts";
-import { Client, type OpenStore, Pause, STORES, testApp } from "./app.ts";
+import {
+  Client,
+  type OpenStore,
+  Pause,
+  stepsOn,
+  STORES,
+  testApp,
+} from "./app.ts";
 import { CountingStore, gate } from "./helpers.ts";
 
 const PLACES = ["this process", "another process"] as const;
@@ -49,18 +56,7 @@ async function interleave<T, U>(
 for (const { name, open } of STORES) {
   for (const place of PLACES) {
     Deno.test(`${name}, the other request in ${place}: the write protocol`, async (t) => {
-      const step = (
-        title: string,
-        fn: (opened: OpenStore) => Promise<void>,
-      ) =>
-        t.step(title, async () => {
-          const opened = await open();
-          try {
-            await fn(opened);
-          } finally {
-            await opened.close();
-          }
-        });
+      const step = stepsOn(t, open);
 
       await step(
         "a request that deletes the last key it saw keeps a key another request added meanwhile",

@@ -7,7 +7,12 @@
 
 import { constants, readFile } from "node:fs";
 import { sha256Hex } from "../hmac.ts";
-import { isRecord, SessionTooLargeError } from "../record.ts";
+import {
+  DEFAULT_MAX_SESSION_BYTES,
+  isRecord,
+  SessionTooLargeError,
+  wholeCount,
+} from "../record.ts";
 import type {
   SessionRecord,
   SessionStore,
@@ -310,17 +315,16 @@ export class FileStore implements SessionStore, UserIndex, AsyncDisposable {
     const {
       sweepInterval = 3600,
       lockTimeout = 10,
-      maxSessionBytes = 65_536,
+      maxSessionBytes = DEFAULT_MAX_SESSION_BYTES,
       now = Date.now,
     } = options;
     this.#sweepInterval = seconds("sweepInterval", sweepInterval, true);
     this.#lockTimeout = seconds("lockTimeout", lockTimeout, false);
-    if (!Number.isSafeInteger(maxSessionBytes) || maxSessionBytes < 1) {
-      throw new TypeError(
-        `FileStore: maxSessionBytes must be a whole number of at least 1, got ${maxSessionBytes}`,
-      );
-    }
-    this.#maxSessionBytes = maxSessionBytes;
+    this.#maxSessionBytes = wholeCount(
+      "FileStore",
+      "maxSessionBytes",
+      maxSessionBytes,
+    );
     if (typeof now !== "function") {
       throw new TypeError("FileStore: now must be a function");
     }

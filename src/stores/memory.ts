@@ -4,7 +4,12 @@
  * @module
  */
 
-import { oversize, SessionTooLargeError } from "../record.ts";
+import {
+  DEFAULT_MAX_SESSION_BYTES,
+  oversize,
+  SessionTooLargeError,
+  wholeCount,
+} from "../record.ts";
 import type {
   SessionRecord,
   SessionStore,
@@ -137,21 +142,11 @@ export class MemoryStore implements SessionStore, UserIndex, Disposable {
     const {
       maxSessions = 100_000,
       sweepInterval = 60,
-      maxSessionBytes = 65_536,
+      maxSessionBytes = DEFAULT_MAX_SESSION_BYTES,
       now = Date.now,
     } = options;
-    for (
-      const [name, value] of [["maxSessions", maxSessions], [
-        "maxSessionBytes",
-        maxSessionBytes,
-      ]] as const
-    ) {
-      if (!Number.isSafeInteger(value) || value < 1) {
-        throw new TypeError(
-          `MemoryStore: ${name} must be a whole number of at least 1, got ${value}`,
-        );
-      }
-    }
+    wholeCount("MemoryStore", "maxSessions", maxSessions);
+    wholeCount("MemoryStore", "maxSessionBytes", maxSessionBytes);
     if (!Number.isFinite(sweepInterval) || sweepInterval < 0) {
       throw new TypeError(
         `MemoryStore: sweepInterval must be a finite number of seconds >= 0, got ${sweepInterval}`,

@@ -11,9 +11,11 @@
 
 import {
   decodeRecord,
+  DEFAULT_MAX_SESSION_BYTES,
   encodeRecord,
   oversize,
   SessionTooLargeError,
+  wholeCount,
 } from "../record.ts";
 import type {
   SessionRecord,
@@ -472,14 +474,13 @@ export class RedisStore implements SessionStore, UserIndex {
       prefix = "session:",
       timeout = 5,
       waitForReplicas,
-      maxSessionBytes = 65_536,
+      maxSessionBytes = DEFAULT_MAX_SESSION_BYTES,
     } = options;
-    if (!Number.isSafeInteger(maxSessionBytes) || maxSessionBytes < 1) {
-      throw new TypeError(
-        `RedisStore: maxSessionBytes must be a whole number of at least 1, got ${maxSessionBytes}`,
-      );
-    }
-    this.#maxSessionBytes = maxSessionBytes;
+    this.#maxSessionBytes = wholeCount(
+      "RedisStore",
+      "maxSessionBytes",
+      maxSessionBytes,
+    );
     if (typeof prefix !== "string") {
       throw new TypeError(
         `RedisStore: prefix must be a string, got ${typeof prefix}`,
