@@ -32,7 +32,14 @@ function newKey(): string {
   return storeKey(generateId());
 }
 
-function makeRecord(data: SessionData): SessionRecord {
+/**
+ * A record as the middleware writes one, created now and live for an hour,
+ * with `extra`'s fields over it.
+ */
+export function makeRecord(
+  data: SessionData = {},
+  extra: Partial<SessionRecord> = {},
+): SessionRecord {
   const now = Date.now();
   return {
     data,
@@ -41,6 +48,7 @@ function makeRecord(data: SessionData): SessionRecord {
     absoluteExpiresAt: now + 3_600_000,
     expiresAt: now + 3_600_000,
     browserSession: false,
+    ...extra,
   };
 }
 

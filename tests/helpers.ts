@@ -3,7 +3,6 @@
 import {
   MemoryStore,
   type Session,
-  type SessionData,
   type SessionRecord,
   type SessionStore,
   type StoredSession,
@@ -258,25 +257,8 @@ export async function applyRoute(
   }
 }
 
-/**
- * A record as the middleware writes one, created now and live for an hour,
- * with `extra`'s fields over it (`deadlines(at)` for other deadlines).
- */
-export function makeRecord(
-  data: SessionData = {},
-  extra: Partial<SessionRecord> = {},
-): SessionRecord {
-  const now = Date.now();
-  return {
-    data,
-    createdAt: now,
-    lastActiveAt: now,
-    absoluteExpiresAt: now + 3_600_000,
-    expiresAt: now + 3_600_000,
-    browserSession: false,
-    ...extra,
-  };
-}
+/** A record as the middleware writes one: the conformance suite's. */
+export { makeRecord } from "../src/conformance.ts";
 
 /** Both deadlines of a record at `at`, for {@linkcode makeRecord}. */
 export function deadlines(
