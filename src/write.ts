@@ -515,26 +515,52 @@ export class Writer {
   }
 
   /**
-   * Logout: deletes the key, whatever is there, and the session a rotation
+   * Logout: ends the key, whatever is there, and the session a rotation
    * since moved it to (its forwarding record says where): a logout racing a
    * login ends the rotated session too. The rotated session goes first, so
-   * that a failing delete leaves a logout that can be tried again. (A
-   * rotation by another process landing between the read and the delete
-   * still escapes: the store has no conditional delete, and a conditional
-   * end would leave the session ended by a logout that failed.)
+   * that a failing store leaves a logout that can be tried again. The key
+   * itself is ended by a write conditional on what was read (an ended
+   * record, deleted once written), so that a rotation by another process
+   * landing after the read makes it read again and follow that one too.
    */
   async #end(queue: KeyQueue, end: End): Promise<Outcome> {
     const { config } = end;
     const store = this.#store;
-    const keys = [queue.key];
-    for (let hops = 0; hops < MAX_HOPS; hops++) {
-      const stored = await timed(config, store.get(keys.at(-1)!), "get");
-      const movedTo = stored?.record.movedTo;
-      if (movedTo === undefined) break;
-      keys.push(movedTo);
-    }
-    for (const key of keys.reverse()) {
-      await timed(config, store.delete(key), "delete");
+    const started = Date.now();
+    for (let conflicts = 0;; conflicts++) {
+      const stored = await timed(config, store.get(queue.key), "get");
+      const moved: string[] = [];
+      for (
+        let next = stored;
+        next?.record.movedTo !== undefined && moved.length < MAX_HOPS;
+      ) {
+        moved.push(next.record.movedTo);
+        next = await timed(config, store.get(next.record.movedTo), "get");
+      }
+      for (const key of moved.reverse()) {
+        await timed(config, store.delete(key), "delete");
+      }
+      if (stored === null) break;
+      const ended = await timed(
+        config,
+        store.set(queue.key, endedRecord(stored.record, Date.now()), {
+          version: stored.version,
+          previousUser: stored.record.user,
+        }),
+        "set",
+      );
+      if (ended !== null) {
+        await timed(config, store.delete(queue.key), "delete");
+        break;
+      }
+      if (Date.now() - started >= config.conflictTimeoutMs) {
+        throw new Error(
+          `Session not ended: for ${
+            config.conflictTimeoutMs / 1000
+          } s another process kept writing it first (conflictTimeout)`,
+        );
+      }
+      if (conflicts > 0) await backoff(conflicts);
     }
     queue.latest = null;
     return ENDED;

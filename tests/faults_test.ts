@@ -142,11 +142,35 @@ for (const { name, open } of STORES) {
           /injected: set failed/,
         );
         await assert.rejects(client.get("/rotate?role=admin"), /set failed/);
+        // A logout ends the record with a conditional write first.
+        await assert.rejects(client.get("/flush"), /injected: set failed/);
         store.faults.set = "ok";
-        store.faults.delete = "fail";
-        await assert.rejects(client.get("/flush"), /injected: delete failed/);
-        store.faults.delete = "ok";
         assert.deepEqual((await client.get("/data")).data, { user: "ram" });
+      },
+    );
+
+    await step(
+      "a logout whose clean-up fails once the session is ended fails the request, and the session stays ended",
+      async (store) => {
+        const handler = withSession(testApp(), { store, storeTimeout: 0.2 });
+        for (
+          const [fault, error] of [
+            ["fail", /injected: delete failed/],
+            ["hang", /delete did not answer within 0\.2 s/],
+          ] as const
+        ) {
+          const client = new Client(handler);
+          await client.get("/set?user=ram");
+          const cookie = client.cookie;
+          store.faults.delete = fault;
+          await assert.rejects(client.get("/flush"), error);
+          store.faults.delete = "ok";
+          store.release();
+          const again = new Client(handler);
+          again.cookie = cookie;
+          const seen = await again.get("/data");
+          assert.deepEqual([seen.data, seen.isNew], [{}, true], fault);
+        }
       },
     );
 
@@ -157,9 +181,13 @@ for (const { name, open } of STORES) {
           withSession(testApp(), { store, storeTimeout: 0.2 }),
         );
         await client.get("/set?user=ram");
-        for (const operation of ["get", "set", "delete"] as const) {
+        const calls = [
+          ["get", "/set?cart=1"],
+          ["set", "/set?cart=1"],
+          ["set", "/flush"],
+        ] as const;
+        for (const [operation, path] of calls) {
           store.faults[operation] = "hang";
-          const path = operation === "delete" ? "/flush" : "/set?cart=1";
           await assert.rejects(
             client.get(path),
             new RegExp(

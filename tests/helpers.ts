@@ -88,15 +88,22 @@ export class CountingStore<S extends SessionStore = SessionStore>
   sets = 0;
   deletes = 0;
   readonly listUser?: UserIndex["listUser"];
+  /**
+   * Runs after each get, before its answer is returned: to interleave
+   * another process between a read and what the reader does next.
+   */
+  afterGet: (() => Promise<void>) | null = null;
   constructor(readonly inner: S) {
     const index = inner as Partial<UserIndex>;
     if (typeof index.listUser === "function") {
       this.listUser = (user) => index.listUser!(user);
     }
   }
-  get(key: string): Promise<StoredSession | null> {
+  async get(key: string): Promise<StoredSession | null> {
     this.gets++;
-    return this.inner.get(key);
+    const stored = await this.inner.get(key);
+    await this.afterGet?.();
+    return stored;
   }
   set(
     key: string,

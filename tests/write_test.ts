@@ -244,6 +244,37 @@ for (const { name, open } of STORES) {
   }
 }
 
+for (const { name, open } of STORES) {
+  Deno.test(`${name}: a logout whose read another process's login overtakes, before it deletes, ends the rotated session too`, async () => {
+    const opened = await open();
+    try {
+      const store = new CountingStore(opened.store);
+      const here = withSession(testApp(), { store });
+      const there = withSession(testApp(), { store: opened.twin() });
+      const user = new Client(here);
+      await user.get("/set?user=ram");
+      const login = user.tab(there);
+      // The logout's request loads the session (a read), then ends it: its
+      // second read is where the login of the other process lands.
+      let reads = 0;
+      store.afterGet = async () => {
+        if (++reads === 2) await login.get("/rotate?user=ram");
+      };
+      const logout = await user.get("/flush");
+      assert.equal(reads >= 2, true, "the logout read the session again");
+      assert.match(logout.setCookie ?? "", /Max-Age=0/);
+      assert.notEqual(login.cookie, user.cookie, "the login rotated");
+      store.afterGet = null;
+      assert.deepEqual((await login.get("/data")).data, {});
+      const copy = new Client(here);
+      copy.cookie = login.cookie;
+      assert.deepEqual((await copy.get("/data")).isNew, true);
+    } finally {
+      await opened.close();
+    }
+  });
+}
+
 // The queue of one process, driven directly.
 
 const config = resolveOptions({ idleTimeout: 100, touchInterval: 10 });
