@@ -232,8 +232,12 @@ export class RequestSession {
     // tried in the browser's order, the first live session winning; a
     // bounded number of store reads keeps a flood of them cheap.
     let reads = 0;
+    // Which value opened the session: with the header transport, the
+    // header's is the first.
+    let opener = -1;
     const { sealer } = config;
-    for (const value of values) {
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
       if (sealer !== null) {
         // The session is in the value itself.
         const opened = sealer.open(value, config.cookieName);
@@ -247,6 +251,7 @@ export class RequestSession {
             : value;
           held = { id, key, stored: { record, version }, rotatedAway: false };
           cookie = { value, id, key, stale: opened.stale, remembered: false };
+          opener = i;
           break;
         }
         wasExpired ||= !isEmptyData(record.data);
@@ -267,6 +272,7 @@ export class RequestSession {
         if (held !== null) {
           cookie = verified;
           rotatedTo = true;
+          opener = i;
           break;
         }
       } else if (stored !== null) {
@@ -280,6 +286,7 @@ export class RequestSession {
           };
           cookie = verified;
           config.cookies.remember(verified);
+          opener = i;
           break;
         }
         if (!isEmptyData(stored.record.data)) {
@@ -313,7 +320,10 @@ export class RequestSession {
       isNew: held === null,
       wasExpired: held === null && wasExpired,
       cookieAction: rotatedTo ? "send" : null,
-      transport: sent === null ? "cookie" : "header",
+      // A session the cookie opened is answered in the cookie, whatever the
+      // header held: otherwise any script of the page could read an
+      // HttpOnly cookie's id from the answer by sending the header.
+      transport: sent === null || opener > 0 ? "cookie" : "header",
     };
     this.#state = state;
     return new Session(state);

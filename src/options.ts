@@ -145,7 +145,9 @@ export interface SessionOptions {
    * (empty while it has no session) is answered in the same header with a
    * new or rotated id, and with an empty one when the session ends, instead
    * of a cookie. Signed like the cookie with `secrets`. When a request
-   * carries both, the header's value is tried first. Default none.
+   * carries both, the header's value is tried first; a session that the
+   * cookie opens is answered in the cookie (so that a page's script cannot
+   * read an HttpOnly cookie's id by sending the header). Default none.
    */
   header?: string;
   /** Clock in epoch milliseconds. Default `Date.now`. */

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   CookieStore,
   getSession,
+  type SessionOptions,
   SessionTooLargeError,
   withSession,
 } from "../mod.ts";
@@ -16,13 +17,16 @@ Deno.test("CookieStore passes what a client-side store can of the conformance su
   });
 });
 
-function app(store: CookieStore) {
+/** `/?k=v` sets, `/flush` logs out, `/rotate` rotates; answers the data. */
+function app(store: CookieStore, options: SessionOptions = {}) {
   return withSession(async (req) => {
     const session = await getSession(req);
     const url = new URL(req.url);
+    if (url.pathname === "/flush") await session.flush();
+    if (url.pathname === "/rotate") await session.rotate();
     for (const [key, value] of url.searchParams) session.set(key, value);
     return Response.json(Object.fromEntries(session.entries()));
-  }, { store });
+  }, { store, ...options });
 }
 
 Deno.test("CookieStore: the cookie holds the session, encrypted: nothing of the data shows in it", async () => {
@@ -59,6 +63,43 @@ Deno.test("CookieStore: a cookie sealed with an older secret opens, and comes ba
     {},
     "a secret dropped from the list opens nothing",
   );
+});
+
+Deno.test("CookieStore: the cookie's name is sealed in: a value moved to a cookie of another name opens nothing", async () => {
+  const store = new CookieStore({ secrets: [SECRET_A] });
+  const client = new Client(app(store));
+  await client.get("/?user=ram");
+  const other = app(store, { cookie: { name: "othersid" } });
+  assert.deepEqual(
+    await (await call(other, "/", { cookie: `othersid=${client.cookie}` }))
+      .json(),
+    {},
+  );
+  assert.deepEqual(
+    await (await call(app(store), "/", {
+      cookie: `sessionid=${client.cookie}`,
+    }))
+      .json(),
+    { user: "ram" },
+  );
+});
+
+Deno.test("CookieStore cannot revoke: a copy of the cookie still opens its data after flush and after rotate, until its deadline", async () => {
+  let now = Date.now();
+  const store = new CookieStore({ secrets: [SECRET_A] });
+  const handler = app(store, { absoluteTimeout: 60, now: () => now });
+  for (const end of ["/flush", "/rotate"]) {
+    const client = new Client(handler);
+    await client.get("/?user=ram");
+    const copy = client.cookie;
+    await client.get(end);
+    assert.notEqual(client.cookie, copy, end);
+    const replay = () =>
+      call(handler, "/", { cookie: `sessionid=${copy}` }).then((r) => r.json());
+    assert.deepEqual(await replay(), { user: "ram" }, end);
+    now += 60_000;
+    assert.deepEqual(await replay(), {}, `${end}, past the deadline`);
+  }
 });
 
 Deno.test("CookieStore: a session whose cookie would pass 4,096 bytes fails before anything is sent; the previous cookie stays valid", async () => {

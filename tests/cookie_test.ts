@@ -6,6 +6,7 @@ import {
   SetCookieFormat,
 } from "../src/cookie.ts";
 import { getSession, withSession } from "../mod.ts";
+import { storeKey } from "../src/id.ts";
 import {
   call,
   Client,
@@ -167,6 +168,29 @@ Deno.test("cookie tossing: a well-formed unknown id planted before the real cook
   });
   assert.equal(await response.text(), "ram");
   assert.equal(response.headers.get("set-cookie"), null, "nothing cleared");
+});
+
+Deno.test("session fixation: a well-formed id the client chose is never adopted; the session stored gets an id of its own", async () => {
+  const store = new SpyStore();
+  const header = "X-Session-Id";
+  const handler = withSession(async (req) => {
+    (await getSession(req)).set("user", "ram");
+    return new Response("ok");
+  }, { store, header });
+  const chosen = "F".repeat(43);
+  const viaCookie = await call(handler, "/", { cookie: `sessionid=${chosen}` });
+  const cookie = parseSetCookie(viaCookie.headers.get("set-cookie")!).value;
+  assert.match(cookie, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(cookie, chosen);
+  const viaHeader = await call(handler, "/", { headers: { [header]: chosen } });
+  const token = viaHeader.headers.get(header)!;
+  assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(token, chosen);
+  assert.deepEqual(
+    store.keys().sort(),
+    [storeKey(cookie), storeKey(token)].sort(),
+  );
+  assert.equal(await store.inner.get(storeKey(chosen)), null);
 });
 
 Deno.test("cookie tossing: at most three store reads per request, however many well-formed values come", async () => {

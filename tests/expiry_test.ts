@@ -9,7 +9,7 @@ import { Client, parseSetCookie, SpyStore } from "./helpers.ts";
 
 const MINUTE = 60_000;
 
-/** A session app with a hand-driven clock; /set?k=v writes, /get reads, /expire?... calls setExpiry. */
+/** A session app with a hand-driven clock; /set?k=v writes, /get reads, /rotate rotates, /expire?... calls setExpiry. */
 function setup(options: SessionOptions = {}) {
   const clock = { now: Date.UTC(2026, 0, 1) };
   const store = new SpyStore();
@@ -20,6 +20,8 @@ function setup(options: SessionOptions = {}) {
     last = session;
     if (url.pathname === "/set") {
       for (const [k, v] of url.searchParams) session.set(k, v);
+    } else if (url.pathname === "/rotate") {
+      await session.rotate();
     } else if (url.pathname === "/expire") {
       const value = url.searchParams.get("value")!;
       session.setExpiry(
@@ -59,6 +61,20 @@ Deno.test("absolute timeout: the session ends absoluteTimeout after creation, wh
   assert.equal(expired.wasExpired, true);
   assert.equal(expired.isNew, true);
   assert.equal(store.keys().length, 0, "the expired record was deleted");
+});
+
+Deno.test("rotate() keeps the absolute deadline: a login does not extend a session's life", async () => {
+  const { clock, read, client } = setup({ absoluteTimeout: 60 });
+  await read("/set?cart=apple");
+  const created = clock.now;
+  clock.now += 30_000;
+  const before = client.cookie;
+  const rotated = await read("/rotate");
+  assert.notEqual(client.cookie, before, "a new id");
+  assert.equal(rotated.absoluteExpiresAt, created + 60_000);
+  clock.now = created + 60_000;
+  const expired = await read();
+  assert.deepEqual([expired.data, expired.wasExpired], [{}, true]);
 });
 
 Deno.test("expiry is decided from the record's timestamps, not from the store still holding it", async () => {

@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
-import { getSession, type SessionOptions, withSession } from "../mod.ts";
+import {
+  CookieStore,
+  getSession,
+  type SessionOptions,
+  type SessionStore,
+  withSession,
+} from "../mod.ts";
 import {
   applyRoute,
   call,
   Client,
   parseSetCookie,
+  SECRET_A,
   SpyStore,
 } from "./helpers.ts";
 import { Pause } from "./app.ts";
@@ -708,5 +715,42 @@ Deno.test("the header transport keeps the rules: lazy, no save on a 5xx, reserve
       TypeError,
       name,
     );
+  }
+});
+
+Deno.test("the header transport hands no script the cookie's session: a session the cookie opened is answered in the cookie, whatever header comes with it", async (t) => {
+  const header = "X-Session-Id";
+  const stores: Array<[string, () => SessionStore]> = [
+    ["a store", () => new SpyStore()],
+    ["a CookieStore", () => new CookieStore({ secrets: [SECRET_A] })],
+  ];
+  for (const [name, store] of stores) {
+    await t.step(name, async () => {
+      const handler = routes({ store: store(), header });
+      // A browser: the cookie is HttpOnly, out of the page's reach.
+      const browser = new Client(handler);
+      await browser.get("/set?user=ram");
+      const cookie = browser.cookie!;
+      // A script on the page sends the header (empty, or any value); the
+      // browser adds the cookie.
+      for (const sent of ["", "x", "A".repeat(43)]) {
+        for (const path of ["/set?seen=1", "/rotate"]) {
+          const response = await call(handler, path, {
+            cookie: `sessionid=${browser.cookie}`,
+            headers: { [header]: sent },
+          });
+          assert.deepEqual(
+            (await response.json()).user,
+            "ram",
+            `${path}, header ${JSON.stringify(sent)}`,
+          );
+          assert.equal(response.headers.get(header), null, path);
+          const set = parseSetCookie(response.headers.get("set-cookie")!);
+          assert.ok(set.attributes.has("httponly"));
+          browser.cookie = set.value;
+        }
+      }
+      assert.notEqual(browser.cookie, cookie, "rotated, in the cookie");
+    });
   }
 });

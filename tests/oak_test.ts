@@ -105,6 +105,63 @@ Deno.test("Oak under app.listen(): Oak's Node server gives no native Request, an
   }
 });
 
+/**
+ * Runs `app` under `app.listen()` (Oak's Node server) on a free port, and
+ * `fn` with its URL and a client that keeps no idle connection.
+ */
+async function underListen(
+  app: Application<SessionState<Data>>,
+  fn: (url: string, client: Deno.HttpClient) => Promise<void>,
+): Promise<void> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const stop = new AbortController();
+  app.listen({ hostname: "127.0.0.1", port, signal: stop.signal });
+  using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  try {
+    for (let attempt = 1;; attempt++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        break;
+      } catch (error) {
+        if (attempt === 200) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+    await fn(`http://127.0.0.1:${port}/`, client);
+  } finally {
+    stop.abort();
+  }
+}
+
+Deno.test("Oak under app.listen(): the proxy's X-Forwarded-Proto (trustProxy) and the session header reach the core", async () => {
+  const { app } = oakApp({ trustProxy: true, header: "X-Session-Id" });
+  countVisits(app);
+  await underListen(app, async (url, client) => {
+    const proxied = await fetch(url, {
+      client,
+      headers: { "x-forwarded-proto": "https" },
+    });
+    assert.equal(await proxied.text(), "1");
+    const cookie = parseSetCookie(proxied.headers.get("set-cookie")!);
+    assert.ok(cookie.attributes.has("secure"), "Secure behind the proxy");
+    const first = await fetch(url, {
+      client,
+      headers: { "x-session-id": "" },
+    });
+    assert.equal(await first.text(), "1");
+    assert.equal(first.headers.get("set-cookie"), null);
+    const token = first.headers.get("x-session-id")!;
+    assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+    const second = await fetch(url, {
+      client,
+      headers: { "x-session-id": token },
+    });
+    assert.equal(await second.text(), "2");
+  });
+});
+
 Deno.test("Oak: a middleware that never asks for the session costs no store I/O and its response is untouched", async (t) => {
   const { store, app, call } = oakApp();
   app.use((ctx) => {

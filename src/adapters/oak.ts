@@ -100,13 +100,16 @@ export function session<T extends SessionData = SessionData>(
   options: SessionOptions = {},
 ): OakMiddleware<T> {
   const sessions = new SessionManager(options);
+  const carried = options.header === undefined
+    ? CARRIED
+    : [...CARRIED, options.header];
   return async (ctx, next) => {
     if (ctx.state === ctx.app.state) {
       throw new TypeError(
         'session(): the Application shares one ctx.state between requests (contextState: "alias"), so they would share one session; use the default contextState ("clone"), "prototype" or "empty"',
       );
     }
-    const scope = sessions.begin(carrier(ctx.request));
+    const scope = sessions.begin(carrier(ctx.request, carried));
     ctx.state.session = scope;
     await next();
     await scope.commitHeaders(ctx.response.status, ctx.response.headers);
@@ -114,18 +117,28 @@ export function session<T extends SessionData = SessionData>(
 }
 
 /**
+ * The request headers the core reads: the Cookie header, the proxy's (for
+ * `trustProxy`), and the session header of the `header` option, if any.
+ */
+const CARRIED = ["cookie", "forwarded", "x-forwarded-proto"];
+
+/**
  * The Request the session is attached to: the server's own when Oak has one
  * (so that `getSession(ctx.request.source)` finds it), else one that carries
- * what the core reads of a request, its URL and Cookie header (Oak's Node
- * server, which npm's Oak uses on Deno under `app.listen()`, has none).
+ * what the core reads of a request, its URL and the headers `names` (Oak's
+ * Node server, which npm's Oak uses on Deno under `app.listen()`, has none).
  */
-function carrier(request: OakContext["request"]): Request {
+function carrier(
+  request: OakContext["request"],
+  names: readonly string[],
+): Request {
   if (request.source instanceof Request) return request.source;
-  const cookie = request.headers.get("cookie");
-  return new Request(
-    request.url,
-    cookie === null ? undefined : { headers: { cookie } },
-  );
+  const headers = new Headers();
+  for (const name of names) {
+    const value = request.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  return new Request(request.url, { headers });
 }
 
 /** What {@linkcode serveHandler} uses of an Oak `Application`. */
