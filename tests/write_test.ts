@@ -21,7 +21,7 @@ import {
   STORES,
   testApp,
 } from "./app.ts";
-import { CountingStore, gate } from "./helpers.ts";
+import { CountingStore, gate, makeRecord } from "./helpers.ts";
 
 const PLACES = ["this process", "another process"] as const;
 
@@ -279,16 +279,14 @@ for (const { name, open } of STORES) {
 
 const config = resolveOptions({ idleTimeout: 100, touchInterval: 10 });
 
-function record(data: Record<string, string>, lastActiveAt = 0): SessionRecord {
-  return {
-    data,
+/** A record of fixed times, last active at `lastActiveAt`, under `config`'s idle timeout. */
+const record = (data: Record<string, string>, lastActiveAt = 0) =>
+  makeRecord(data, {
     createdAt: 0,
     lastActiveAt,
     absoluteExpiresAt: 1e15,
     expiresAt: lastActiveAt + 100_000,
-    browserSession: false,
-  };
-}
+  });
 
 /** An edit that sets `changes`, as a request that loaded `loaded` makes it. */
 function edit(
