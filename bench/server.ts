@@ -19,18 +19,25 @@
  * A 409 on /read counts as an error in wrk's report, so a run in which any
  * cookie failed to find its session is caught by the harness.
  *
+ * With a cookie store (`cookie`, `hono-sessions-cookie`) the session is the
+ * cookie: every /write answers with a new one, which wrk does not keep, so
+ * each /write opens the pool cookie's session and writes onto it again (a
+ * browser that ignored the reply); /read finds the value the pool's /write
+ * sealed in.
+ *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import {
+  CookieStore,
   FileStore,
   getSession,
   KvStore,
   MemoryStore,
   withSession,
 } from "../mod.ts";
-import type { SessionOptions } from "../mod.ts";
+import type { SessionOptions, SessionStore } from "../mod.ts";
 import { RedisStore } from "../redis.ts";
 import { CountingStore } from "../tests/helpers.ts";
 import { nodeRedisClient } from "../tests/redis_helpers.ts";
@@ -72,12 +79,12 @@ interface Served {
 }
 
 /**
- * Our library over a store (counted), with the idle timeout the targets speak
- * of: 30 minutes, refreshed at most once a minute.
+ * Our library over a store, with the idle timeout the targets speak of: 30
+ * minutes, refreshed at most once a minute.
  */
 function ours(
-  store: CountingStore,
-  size: () => number | undefined,
+  store: SessionStore,
+  counts: () => Record<string, number>,
   extra: SessionOptions = {},
 ): Served {
   const handler = withSession(async (req) => {
@@ -97,7 +104,12 @@ function ours(
     }
     return text("ok");
   }, { store, idleTimeout: 1800, touchInterval: 60, ...extra });
-  const counts = () => {
+  return { handler, counts };
+}
+
+/** The counts of a counted store, and its size where it has one. */
+function counted(store: CountingStore, size: () => number | undefined) {
+  return () => {
     const n = size();
     return {
       gets: store.gets,
@@ -106,7 +118,25 @@ function ours(
       ...(n === undefined ? {} : { size: n }),
     };
   };
-  return { handler, counts };
+}
+
+/**
+ * A CookieStore has no store calls to count: its read is opening the
+ * request's cookie and its write is sealing a new one. Counted instead, in
+ * the store's terms: a "get" per request that sent a cookie, a "set" per
+ * response that sends one (on /read, a due touch), never a delete.
+ */
+function countedCookies(served: Served): Served {
+  let gets = 0;
+  let sets = 0;
+  const inner = served.handler;
+  const handler: Deno.ServeHandler = async (req, info) => {
+    if (req.headers.has("cookie")) gets++;
+    const response = await inner(req, info);
+    if (response.headers.has("set-cookie")) sets++;
+    return response;
+  };
+  return { handler, counts: () => ({ gets, sets, deletes: 0 }) };
 }
 
 /**
@@ -215,12 +245,17 @@ function storeFloor(
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Hono with hono-sessions from npm and its MemoryStore. */
-async function hono(encryptionKey?: string): Promise<Served> {
+/**
+ * Hono with hono-sessions from npm and its MemoryStore, or with `cookie` its
+ * CookieStore (which requires the encryption key).
+ */
+async function hono(encryptionKey?: string, cookie = false): Promise<Served> {
   const { Hono } = await import("hono");
-  const { sessionMiddleware, MemoryStore: HonoMemoryStore } = await import(
-    "hono-sessions"
-  );
+  const {
+    sessionMiddleware,
+    MemoryStore: HonoMemoryStore,
+    CookieStore: HonoCookieStore,
+  } = await import("hono-sessions");
   const app = new Hono<{
     Variables: {
       session: HonoSession<{ n: number; user: string }>;
@@ -228,7 +263,9 @@ async function hono(encryptionKey?: string): Promise<Served> {
     };
   }>();
   const sessions = sessionMiddleware({
-    store: new HonoMemoryStore(),
+    store: cookie
+      ? new HonoCookieStore({ sessionCookieName: "session" })
+      : new HonoMemoryStore(),
     encryptionKey,
     cookieOptions: { path: "/", httpOnly: true, sameSite: "Lax" },
   });
@@ -249,6 +286,11 @@ async function hono(encryptionKey?: string): Promise<Served> {
   });
   return { handler: app.fetch, counts: () => ({}) };
 }
+
+/** The secret of memory-secrets (an HMAC key) and of cookie (the sealing key). */
+const SECRET = "bench-secret-0123456789abcdef0123456789abcdef";
+/** hono-sessions' encryption key: the kind its README recommends (at least 32 characters). */
+const HONO_KEY = "password_at_least_32_characters_long_0123";
 
 function required(flags: Record<string, string | undefined>, name: string) {
   const value = flags[name];
@@ -278,22 +320,30 @@ async function handlerFor(
       const store = new MemoryStore({
         maxSessions: Number(flags["max-sessions"] ?? 100_000),
       });
+      const counting = new CountingStore(store);
       return ours(
-        new CountingStore(store),
-        () => store.size,
-        variant === "memory-secrets"
-          ? { secrets: ["bench-secret-0123456789abcdef0123456789abcdef"] }
-          : {},
+        counting,
+        counted(counting, () => store.size),
+        variant === "memory-secrets" ? { secrets: [SECRET] } : {},
       );
     }
+    case "cookie":
+      // The CookieStore seals with its own secrets; withSession takes none.
+      return countedCookies(
+        ours(new CookieStore({ secrets: [SECRET] }), () => ({})),
+      );
     case "kv": {
       const kv = await Deno.openKv(required(flags, "kv-path"));
-      const store = new KvStore(kv, { prefix: ["sessions"] });
-      return ours(new CountingStore(store), () => undefined);
+      const store = new CountingStore(
+        new KvStore(kv, { prefix: ["sessions"] }),
+      );
+      return ours(store, counted(store, () => undefined));
     }
     case "file": {
-      const store = new FileStore(required(flags, "file-dir"));
-      return ours(new CountingStore(store), () => undefined);
+      const store = new CountingStore(
+        new FileStore(required(flags, "file-dir")),
+      );
+      return ours(store, counted(store, () => undefined));
     }
     case "kv-floor": {
       const kv = await Deno.openKv(required(flags, "kv-path"));
@@ -321,7 +371,8 @@ async function handlerFor(
     }
     case "redis": {
       const client = await nodeRedisClient(required(flags, "redis-url"));
-      return ours(new CountingStore(new RedisStore(client)), () => undefined);
+      const store = new CountingStore(new RedisStore(client));
+      return ours(store, counted(store, () => undefined));
     }
     case "redis-floor": {
       const client = await nodeRedisClient(required(flags, "redis-url"));
@@ -335,8 +386,9 @@ async function handlerFor(
     case "hono-sessions":
       return await hono();
     case "hono-sessions-key":
-      // The encryption key its README recommends (at least 32 characters).
-      return await hono("password_at_least_32_characters_long_0123");
+      return await hono(HONO_KEY);
+    case "hono-sessions-cookie":
+      return await hono(HONO_KEY, true);
   }
   throw new Error(
     `unknown variant ${variant}; one of ${variantNames.join(", ")}`,

@@ -11,6 +11,14 @@ export interface Variant {
   description: string;
   /** The routes measured; bare Deno.serve answers every path the same. */
   routes: readonly Route[];
+  /**
+   * The session travels in the cookie: the harness makes the pool's cookies
+   * afresh before every /read run, as a browser that kept each reply's cookie
+   * would hold them. A pool cookie sent unchanged for longer than the
+   * touchInterval would have every /read re-seal it (its idle deadline is in
+   * the cookie, and wrk never keeps the new one).
+   */
+  freshPool?: boolean;
 }
 
 /**
@@ -45,6 +53,15 @@ export const variants: readonly Variant[] = [
     name: "memory-secrets",
     description: "@denokit/session, MemoryStore, signed cookie (secrets)",
     routes: OURS,
+  },
+  {
+    // Its /bare is memory's: the middleware opens the cookie only when the
+    // handler asks for the session.
+    name: "cookie",
+    description:
+      "@denokit/session, CookieStore: the session sealed in the cookie (AES-256-GCM)",
+    routes: ["/read", "/write"],
+    freshPool: true,
   },
   {
     name: "kv-floor",
@@ -89,6 +106,15 @@ export const variants: readonly Variant[] = [
     name: "hono-sessions-key",
     description: "Hono + hono-sessions, its MemoryStore, encryptionKey",
     routes: ALL,
+  },
+  {
+    // Its /bare is hono-sessions' /bare: the middleware is only on /read
+    // and /write.
+    name: "hono-sessions-cookie",
+    description:
+      "Hono + hono-sessions, its CookieStore (the session sealed in the cookie; encryptionKey required)",
+    routes: ["/read", "/write"],
+    freshPool: true,
   },
 ];
 

@@ -15,6 +15,40 @@ Deno.test("MemoryStore passes the conformance suite", async (t) => {
   });
 });
 
+Deno.test("MemoryStore files sessions by user right through many logouts and logins (its empty filings go in bulk)", async () => {
+  using store = new MemoryStore({ maxSessions: 10_000, sweepInterval: 0 });
+  const put = (key: string, user: string) =>
+    store.set(key, { ...record(Date.now() + 60_000), user }, {
+      version: null,
+    });
+  const listed = async (user: string) =>
+    (await store.listUser(user)).map((entry) => entry.key).sort();
+  await put("stays", "keeper");
+  // Enough users log in and out for their empty filings to be dropped,
+  // several times over; one of them logs in and out again and again.
+  for (let i = 0; i < 3_000; i++) {
+    await put(`s${i}`, `u${i}`);
+    await store.delete(`s${i}`);
+    await put(`r${i}`, "returning");
+    await store.delete(`r${i}`);
+  }
+  await put("back", "returning");
+  await put("again", "u7");
+  await put("again-2", "u7");
+  // A write that files a session under another user unfiles it.
+  const back = (await store.get("back"))!;
+  await store.set("back", { ...back.record, user: "other" }, {
+    version: back.version,
+  });
+  assert.deepEqual(await listed("keeper"), ["stays"]);
+  assert.deepEqual(await listed("u7"), ["again", "again-2"]);
+  assert.deepEqual(await listed("other"), ["back"]);
+  assert.deepEqual(await listed("returning"), []);
+  assert.deepEqual(await listed("u0"), []);
+  assert.deepEqual(await listed("u2999"), []);
+  assert.equal(store.size, 4);
+});
+
 Deno.test("MemoryStore drops the oldest past maxSessions, the ones never read again first", async () => {
   using store = new MemoryStore({ maxSessions: 3 });
   for (const key of ["a", "b", "c"]) {

@@ -61,6 +61,9 @@ function stored(entry: Entry): StoredSession {
 /** The share of `maxSessions` that sessions read since their creation may take. */
 const KEPT_SHARE = 0.8;
 
+/** Below this many, empty user filings are kept however few users there are. */
+const MIN_EMPTY_FILINGS = 1024;
+
 /** The optional fields of a record. */
 type Extra = Pick<
   SessionRecord,
@@ -125,8 +128,18 @@ export class MemoryStore implements SessionStore, UserIndex, Disposable {
   readonly #fresh = new Map<string, Entry>();
   /** Records read since they were created, oldest first; bounded. */
   readonly #kept = new Map<string, Entry>();
-  /** The keys of each user's records. */
-  readonly #users = new Map<string, Set<string>>();
+  /**
+   * The keys of each user's records. A user's set stays when it empties:
+   * deleting a Map key and adding it again leaves a dead entry in its hash
+   * chain until the Map rehashes, which in a large Map comes only after many
+   * more insertions, so a user who logs out and in again and again would make
+   * each lookup of that user slower, in proportion to all users. The empty
+   * sets go all at once when they are at least half of the Map, into a new
+   * Map that has no dead entries.
+   */
+  #users = new Map<string, Set<string>>();
+  /** How many sets of `#users` are empty. */
+  #emptyFilings = 0;
   readonly #maxSessions: number;
   /** The most records kept: the rest of the room lets new sessions in. */
   readonly #maxKept: number;
@@ -255,13 +268,26 @@ export class MemoryStore implements SessionStore, UserIndex, Disposable {
     if (from === to) return;
     if (from !== undefined) {
       const keys = this.#users.get(from);
-      keys?.delete(key);
-      if (keys?.size === 0) this.#users.delete(from);
+      if (keys !== undefined && keys.delete(key) && keys.size === 0) {
+        this.#emptyFilings++;
+      }
     }
     if (to !== undefined) {
       let keys = this.#users.get(to);
       if (keys === undefined) this.#users.set(to, keys = new Set());
+      else if (keys.size === 0) this.#emptyFilings--;
       keys.add(key);
+    }
+    if (
+      this.#emptyFilings > MIN_EMPTY_FILINGS &&
+      this.#emptyFilings * 2 >= this.#users.size
+    ) {
+      const users = new Map<string, Set<string>>();
+      for (const [user, keys] of this.#users) {
+        if (keys.size > 0) users.set(user, keys);
+      }
+      this.#users = users;
+      this.#emptyFilings = 0;
     }
   }
 
