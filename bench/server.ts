@@ -172,11 +172,14 @@ function floor(headers = false): Served {
       data.user ??= `user-${n}`;
       sessions.set(sid!, JSON.stringify(data));
       if (headers) {
-        // What our middleware sends: Vary, and a cookie with Max-Age and
-        // Expires, both added to the handler's response.
+        // What our middleware sends: Vary, a cookie with Max-Age and
+        // Expires, and Cache-Control: private (a response that sets the
+        // session cookie is kept out of shared caches), all added to the
+        // handler's response.
         const response = text(`n=${n}`);
         const expires = new Date(Date.now() + 1_209_600_000).toUTCString();
         response.headers.set("vary", "Cookie");
+        response.headers.set("cache-control", "private");
         response.headers.append(
           "set-cookie",
           `sid=${sid}; Path=/; Max-Age=1209600; Expires=${expires}; HttpOnly; SameSite=Lax`,
@@ -321,10 +324,15 @@ async function handlerFor(
         maxSessions: Number(flags["max-sessions"] ?? 100_000),
       });
       const counting = new CountingStore(store);
+      // As a MemoryStore given directly is: its calls are not timed (the
+      // counting wrapper hides that it is one).
+      const untimed = { storeTimeout: null };
       return ours(
         counting,
         counted(counting, () => store.size),
-        variant === "memory-secrets" ? { secrets: [SECRET] } : {},
+        variant === "memory-secrets"
+          ? { ...untimed, secrets: [SECRET] }
+          : untimed,
       );
     }
     case "cookie":

@@ -41,7 +41,7 @@ export const variants: readonly Variant[] = [
   {
     name: "floor-headers",
     description:
-      "the floor plus the headers our middleware sends (Vary: Cookie; Set-Cookie with Max-Age and Expires)",
+      "the floor plus the headers our middleware sends (Vary: Cookie; Set-Cookie with Max-Age and Expires, and Cache-Control: private)",
     routes: ["/read", "/write"],
   },
   {

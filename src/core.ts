@@ -242,12 +242,11 @@ export class RequestSession {
         // The session is in the value itself.
         const opened = sealer.open(value, config.cookieName);
         if (opened === null) continue;
-        const { id, record } = opened;
+        const { id, key, record } = opened;
         if (isLive(config, record, now)) {
-          const key = storeKey(id);
           // Sealed with an older secret: sealed afresh, to be sent.
           const version = opened.stale
-            ? sealer.seal(id, record, config.cookieName)
+            ? sealer.seal(id, key, record, config.cookieName)
             : value;
           held = { id, key, stored: { record, version }, rotatedAway: false };
           cookie = { value, id, key, stale: opened.stale, remembered: false };

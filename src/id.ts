@@ -5,6 +5,7 @@
  */
 
 import { HmacSha256, sha256Hex } from "./hmac.ts";
+import { Memo } from "./memo.ts";
 
 /** Random bytes in an id: 256 bits, twice the 128 that OWASP asks for. */
 const ID_BYTES = 32;
@@ -196,12 +197,11 @@ export const REMEMBERED_COOKIES = 4096;
  */
 export class CookieVerifier {
   readonly #signer: Signer | null;
-  readonly #remembered = new Map<string, VerifiedCookie>();
-  readonly #capacity: number;
+  readonly #remembered: Memo<VerifiedCookie>;
 
   constructor(signer: Signer | null, capacity = REMEMBERED_COOKIES) {
     this.#signer = signer;
-    this.#capacity = capacity;
+    this.#remembered = new Memo(capacity);
   }
 
   /** How many values are remembered. */
@@ -234,9 +234,6 @@ export class CookieVerifier {
   /** Remembers a verified value whose session exists. */
   remember(cookie: VerifiedCookie): void {
     if (cookie.remembered) return;
-    if (this.#remembered.size >= this.#capacity) {
-      this.#remembered.delete(this.#remembered.keys().next().value!);
-    }
     this.#remembered.set(cookie.value, { ...cookie, remembered: true });
   }
 
@@ -247,7 +244,7 @@ export class CookieVerifier {
 }
 
 /** A string with its own storage, not a slice of a larger one. */
-function copy(text: string): string {
+export function copy(text: string): string {
   // Concatenating makes a rope; slicing the rope flattens it into a new
   // string of its own.
   return (text + " ").slice(0, -1);

@@ -105,10 +105,11 @@ export interface SessionOptions {
   /**
    * Seconds a store call may take before it fails (rejecting `getSession`,
    * or failing the save), so that a hung store never hangs a request for
-   * good; what the store does meanwhile may still happen. `MemoryStore`
-   * answers in-process and is not timed. Default 10.
+   * good; what the store does meanwhile may still happen. `null`: no
+   * timeout, for a store that answers in-process and cannot hang (as
+   * `MemoryStore` and `CookieStore`, which are never timed). Default 10.
    */
-  storeTimeout?: number;
+  storeTimeout?: number | null;
   /**
    * Behind a reverse proxy that terminates TLS: trust its `Forwarded`
    * (`proto=https`) or `X-Forwarded-Proto` header for `cookie.secure:
@@ -398,11 +399,9 @@ export function resolveOptions(options: SessionOptions): Config {
     false,
   );
 
-  const storeTimeoutMs = seconds(
-    "storeTimeout",
-    options.storeTimeout ?? 10,
-    false,
-  );
+  const storeTimeoutMs = options.storeTimeout === null
+    ? null
+    : seconds("storeTimeout", options.storeTimeout ?? 10, false);
 
   const userKey = options.userKey ?? null;
   if (userKey !== null) {

@@ -159,7 +159,7 @@ async function createSession(state: SessionState): Promise<boolean> {
       ? await config.writer.create(config, key, record)
       : {
         record,
-        version: sealChecked(config, config.sealer, id, record, now),
+        version: sealChecked(config, config.sealer, id, key, record, now),
       };
   } catch (error) {
     failed(state, edits);
@@ -195,7 +195,7 @@ function resealSession(
   }
   const id = change.rotation?.id ?? held.id;
   const key = change.rotation?.key ?? held.key;
-  const version = sealChecked(config, sealer, id, record, state.now);
+  const version = sealChecked(config, sealer, id, key, record, state.now);
   state.held = { id, key, stored: { record, version }, rotatedAway: false };
   state.cookieAction = "send";
   if (change.rotation !== null) {
@@ -221,10 +221,11 @@ function sealChecked(
   config: Config,
   sealer: Sealer,
   id: string,
+  key: string,
   record: SessionRecord,
   now: number,
 ): string {
-  const value = sealer.seal(id, record, config.cookieName);
+  const value = sealer.seal(id, key, record, config.cookieName);
   // The longest form it can take: Secure, with Max-Age and Expires.
   const cookie = config.setCookie.set(
     value,

@@ -41,6 +41,43 @@ Deno.test("CookieStore: the cookie holds the session, encrypted: nothing of the 
   });
 });
 
+Deno.test("CookieStore: a returning cookie, opened from memory, gives a copy of its data each time; an altered copy opens nothing", async () => {
+  const store = new CookieStore({ secrets: [SECRET_A] });
+  const handler = withSession(async (req) => {
+    const session = await getSession<{ cart: string[] }>(req);
+    const url = new URL(req.url);
+    if (url.pathname === "/add") {
+      session.set("cart", [...session.get("cart") ?? [], "apple"]);
+    } else {
+      // Changed in place and not set again: never saved, as with any store.
+      session.get("cart")?.push("stolen");
+    }
+    return Response.json(session.get("cart") ?? null);
+  }, { store });
+  const client = new Client(handler);
+  await client.get("/add");
+  const sealed = client.cookie!;
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(await (await client.get("/peek")).json(), [
+      "apple",
+      "stolen",
+    ]);
+  }
+  assert.equal(client.cookie, sealed, "nothing was sent");
+  for (
+    const altered of [
+      sealed.slice(0, -1),
+      `${sealed.slice(0, -1)}A`,
+      `A${sealed.slice(1)}`,
+    ]
+  ) {
+    if (altered === sealed) continue;
+    const forger = new Client(handler);
+    forger.cookie = altered;
+    assert.equal(await (await forger.get("/peek")).json(), null);
+  }
+});
+
 Deno.test("CookieStore: a cookie sealed with an older secret opens, and comes back sealed with the first", async () => {
   const before = new Client(app(new CookieStore({ secrets: [SECRET_B] })));
   await before.get("/?user=ram");

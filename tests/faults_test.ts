@@ -202,6 +202,23 @@ for (const { name, open } of STORES) {
     );
 
     await step(
+      "a slow store call fails past storeTimeout, and completes with storeTimeout null",
+      async (store) => {
+        const timed = new Client(
+          withSession(testApp(), { store, storeTimeout: 0.1 }),
+        );
+        await timed.get("/set?user=ram");
+        store.faults.get = { delayMs: 300 };
+        await assert.rejects(timed.get("/data"), /within 0\.1 s/);
+        const untimed = timed.tab(
+          withSession(testApp(), { store, storeTimeout: null }),
+        );
+        assert.deepEqual((await untimed.get("/data")).data, { user: "ram" });
+        store.faults.get = "ok";
+      },
+    );
+
+    await step(
       "slow and out-of-order store calls keep every change, across two processes",
       async (store, twin) => {
         const other = twin();

@@ -99,11 +99,14 @@ export class CountingStore<S extends SessionStore = SessionStore>
       this.listUser = (user) => index.listUser!(user);
     }
   }
-  async get(key: string): Promise<StoredSession | null> {
+  get(key: string): Promise<StoredSession | null> {
     this.gets++;
-    const stored = await this.inner.get(key);
-    await this.afterGet?.();
-    return stored;
+    const read = this.inner.get(key);
+    const hook = this.afterGet;
+    return hook === null ? read : read.then(async (stored) => {
+      await hook();
+      return stored;
+    });
   }
   set(
     key: string,

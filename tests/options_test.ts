@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
-import { type SessionOptions, withSession } from "../mod.ts";
+import { type SessionOptions, type SessionStore, withSession } from "../mod.ts";
 import { SECRET_A, SECRET_B } from "./helpers.ts";
 
 const handler = () => new Response("ok");
+
+/** A store of the three-method interface, without `listUser`. */
+const storeWithoutIndex: SessionStore = {
+  get: () => Promise.resolve(null),
+  set: () => Promise.resolve(null),
+  delete: () => Promise.resolve(),
+};
 
 Deno.test("invalid options throw a TypeError from withSession that names the option", () => {
   const bad: Array<[SessionOptions, RegExp]> = [
@@ -60,6 +67,34 @@ Deno.test("invalid options throw a TypeError from withSession that names the opt
     ["x" as unknown as SessionOptions, /options must be an object/],
     [{ cookie: null as never }, /cookie must be an object/],
     [{ now: 5 as unknown as () => number }, /now/],
+    [{ conflictTimeout: 0 }, /conflictTimeout must be a finite number/],
+    [{ conflictTimeout: Infinity }, /conflictTimeout/],
+    [
+      { storeTimeout: 0 },
+      /storeTimeout must be a finite number of seconds > 0/,
+    ],
+    [{ storeTimeout: -1 }, /storeTimeout/],
+    [{ storeTimeout: "10" as unknown as number }, /storeTimeout.*got "10"/],
+    [{ trustProxy: "yes" as unknown as boolean }, /trustProxy/],
+    [{ userKey: "" }, /userKey must be a non-empty string/],
+    [{ userKey: 7 as unknown as string }, /userKey must be a non-empty string/],
+    [
+      { userKey: "userId", store: storeWithoutIndex },
+      /userKey needs a store that files sessions by user/,
+    ],
+    [
+      { rotationGrace: -1 },
+      /rotationGrace must be a finite number of seconds >= 0/,
+    ],
+    [{ rotationGrace: NaN }, /rotationGrace/],
+    [{ onEvent: "log" as unknown as () => void }, /onEvent must be a function/],
+    [{ header: "" }, /header must be a header name/],
+    [{ header: "X Session" }, /header must be a header name/],
+    [
+      { header: "Cookie" },
+      /header "Cookie" is a header with a meaning of its own/,
+    ],
+    [{ header: "authorization" }, /a meaning of its own/],
   ];
   for (const [options, message] of bad) {
     assert.throws(
@@ -91,6 +126,9 @@ Deno.test("valid options are accepted", () => {
     { cookie: { sameSite: "None", secure: true, partitioned: true } },
     { cookie: { domain: ".example.com", path: "/app" } },
     { expireAtBrowserClose: true, saveEveryRequest: true },
+    { conflictTimeout: 0.5, storeTimeout: 0.5, rotationGrace: 0 },
+    { storeTimeout: null, trustProxy: true, rotationGrace: 5 },
+    { userKey: "userId", onEvent: () => {}, header: "X-Session-Id" },
   ];
   for (const options of good) withSession(handler, options);
 });

@@ -11,7 +11,8 @@ import {
   type DecipherGCM,
   hkdfSync,
 } from "node:crypto";
-import { checkSecrets } from "../id.ts";
+import { checkSecrets, copy, storeKey } from "../id.ts";
+import { Memo } from "../memo.ts";
 import { isRecord } from "../record.ts";
 import type {
   SessionRecord,
@@ -35,6 +36,8 @@ export interface CookieStoreOptions {
 export interface Unsealed {
   /** The session id, random, kept inside so that the session has one. */
   id: string;
+  /** The id's store key (for its handle). */
+  key: string;
   record: SessionRecord;
   /** Sealed with an older secret: to be sealed afresh. */
   stale: boolean;
@@ -43,10 +46,22 @@ export interface Unsealed {
 /** The cookie store's work, as the middleware calls it. */
 export interface Sealer {
   /** The cookie value holding `record`, sealed with the first secret. */
-  seal(id: string, record: SessionRecord, context: string): string;
+  seal(id: string, key: string, record: SessionRecord, context: string): string;
   /** What `value` holds, or null if it is not a cookie sealed by one of the secrets for `context`. */
   open(value: string, context: string): Unsealed | null;
 }
+
+/** An opened cookie as remembered: its record still as JSON, to be parsed afresh (a copy) each time. */
+interface Opened {
+  id: string;
+  key: string;
+  json: string;
+  stale: boolean;
+}
+
+/** How many opened cookies a CookieStore remembers, and their characters in all. */
+const REMEMBERED_COOKIES = 4096;
+const REMEMBERED_CHARACTERS = 4 * 1024 * 1024;
 
 /** The format's version, the first byte: a later format can read this one. */
 const FORMAT = 1;
@@ -126,9 +141,40 @@ export class CookieStore implements SessionStore {
         ),
       )
     );
+    // A returning cookie (the same value, until a write or a touch seals a
+    // new one) is not decrypted again: what an exact match held is known.
+    // One memo per cookie name, the context a value is sealed for.
+    const memos = new Map<string, Memo<Opened>>();
+    const memoOf = (context: string) => {
+      let memo = memos.get(context);
+      if (memo === undefined) {
+        memo = new Memo(REMEMBERED_COOKIES, REMEMBERED_CHARACTERS);
+        memos.set(context, memo);
+      }
+      return memo;
+    };
     this.#sealer = {
-      seal: (id, record, context) => seal(keys[0], id, record, context),
-      open: (value, context) => open(keys, value, context),
+      seal: (id, key, record, context) => {
+        const json = JSON.stringify(record);
+        const value = seal(keys[0], id, json, context);
+        memoOf(context).set(value, { id, key, json, stale: false });
+        return value;
+      },
+      open: (value, context) => {
+        const memo = memoOf(context);
+        let found = memo.get(value);
+        if (found === undefined) {
+          const unsealed = open(keys, value, context);
+          if (unsealed === null) return null;
+          found = { ...unsealed, key: storeKey(unsealed.id) };
+          // A copy: a slice would keep the whole Cookie header alive.
+          memo.set(copy(value), found);
+        }
+        const { id, key, json, stale } = found;
+        // Checked when first opened: parsed, it is a record.
+        const record = JSON.parse(json) as SessionRecord;
+        return { id, key, record, stale };
+      },
     };
   }
 
@@ -161,13 +207,13 @@ function notAStore(method: string): TypeError {
 function seal(
   key: Uint8Array,
   id: string,
-  record: SessionRecord,
+  json: string,
   context: string,
 ): string {
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(encoder.encode(context));
-  const body = cipher.update(JSON.stringify({ id, record }));
+  const body = cipher.update(`{"id":${JSON.stringify(id)},"record":${json}}`);
   const last = cipher.final();
   const tag = cipher.getAuthTag();
   const sealed = new Uint8Array(
@@ -181,11 +227,12 @@ function seal(
   return sealed.toBase64(BASE64URL);
 }
 
+/** What `value` holds, with its record as JSON, or null. */
 function open(
   keys: readonly Uint8Array[],
   value: string,
   context: string,
-): Unsealed | null {
+): Omit<Opened, "key"> | null {
   let sealed: Uint8Array;
   try {
     sealed = Uint8Array.fromBase64(value, BASE64URL);
@@ -209,7 +256,7 @@ function open(
     }
     const { id, record } = payload as Partial<Unsealed>;
     if (typeof id !== "string" || !isRecord(record)) return null;
-    return { id, record, stale: i > 0 };
+    return { id, json: JSON.stringify(record), stale: i > 0 };
   }
   return null;
 }
