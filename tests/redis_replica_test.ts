@@ -91,7 +91,7 @@ interface Failover {
   replica: RedisServer;
   /** The app on the primary, with the store `options` of the step. */
   before: App["handler"];
-  /** Kills the primary, promotes the replica, and gives the app on it. */
+  /** Closes the app on the primary, kills it, promotes the replica, and gives the app on it. */
   failOver(): Promise<App["handler"]>;
 }
 
@@ -111,6 +111,10 @@ function failoverStep(
         replica,
         before: apps[0].handler,
         failOver: async () => {
+          // The app moves to the replica: its client to the primary closes
+          // first, or it would wait to reconnect to the dead primary on a
+          // timer that destroy() does not cancel.
+          apps[0].close();
           await failOver(primary, replica);
           apps.push(await appOn(replica));
           return apps[1].handler;
