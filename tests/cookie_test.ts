@@ -137,14 +137,19 @@ Deno.test("getCookieValues takes time linear in the header: a megabyte without '
   assert.ok(performance.now() - started < 1_000);
 });
 
-Deno.test("of duplicated session cookies, the first that opens a session is used", async () => {
-  const store = new SpyStore();
+/** A client whose session holds `user: "ram"`; `/get` answers the user. */
+async function loggedIn(): Promise<Client> {
   const client = new Client(withSession(async (req) => {
     const session = await getSession(req);
     if (new URL(req.url).pathname === "/set") session.set("user", "ram");
     return new Response(String(session.get("user")));
-  }, { store }));
+  }, { store: new SpyStore() }));
   await client.get("/set");
+  return client;
+}
+
+Deno.test("of duplicated session cookies, the first that opens a session is used", async () => {
+  const client = await loggedIn();
   const header = `sessionid=junk; sessionid=${client.cookie}; sessionid=${
     "B".repeat(43)
   }`;
@@ -153,13 +158,7 @@ Deno.test("of duplicated session cookies, the first that opens a session is used
 });
 
 Deno.test("cookie tossing: a well-formed unknown id planted before the real cookie neither logs the user out nor clears the cookie", async () => {
-  const store = new SpyStore();
-  const client = new Client(withSession(async (req) => {
-    const session = await getSession(req);
-    if (new URL(req.url).pathname === "/set") session.set("user", "ram");
-    return new Response(String(session.get("user")));
-  }, { store }));
-  await client.get("/set");
+  const client = await loggedIn();
   // A sibling subdomain set `sessionid` for the parent domain: the browser
   // sends it first.
   const planted = "P".repeat(43);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { withSession } from "../mod.ts";
 import { callHandler } from "../testing.ts";
 import { handler, session } from "../examples/fresh.ts";
-import { parseSetCookie, SpyStore } from "./helpers.ts";
+import { cookieOf, SpyStore } from "./helpers.ts";
 
 /** Fresh's HttpError: its status is the error page's. */
 class HttpError extends Error {
@@ -98,14 +98,6 @@ class App<State> {
     ]);
     return async (request, info) => await chain(new Context(request, info));
   }
-}
-
-/** The `name=value` pair a response set, for the next request's Cookie header. */
-function cookieOf(response: Response): string {
-  const header = response.headers.get("set-cookie");
-  assert.notEqual(header, null, "a Set-Cookie header");
-  const { name, value } = parseSetCookie(header!);
-  return `${name}=${value}`;
 }
 
 const PLACES = [

@@ -1,5 +1,6 @@
 /** Shared test helpers: a cookie-keeping client, stores that count and fail on demand, the routes of the test apps, and records. */
 
+import assert from "node:assert/strict";
 import {
   MemoryStore,
   type Session,
@@ -44,6 +45,40 @@ export function parseSetCookie(header: string) {
     value: pair.slice(equals + 1),
     attributes,
   };
+}
+
+/** The `name=value` pair a response set, for the next request's Cookie header. */
+export function cookieOf(response: Response): string {
+  const header = response.headers.get("set-cookie");
+  assert.notEqual(header, null, "a Set-Cookie header");
+  const { name, value } = parseSetCookie(header!);
+  return `${name}=${value}`;
+}
+
+/**
+ * Steps for a framework adapter: a route that never asks for the session
+ * (`/static`, answering 200, and `/missing`, 404), sent with a session
+ * cookie through `request`, costs no store I/O and gets no Vary or
+ * Set-Cookie.
+ */
+export async function untouchedRouteSteps(
+  t: Deno.TestContext,
+  store: SpyStore,
+  request: (path: string, init: RequestInit) => Response | Promise<Response>,
+): Promise<void> {
+  const cases: Array<[string, number]> = [["/static", 200], ["/missing", 404]];
+  for (const [path, status] of cases) {
+    await t.step(path, async () => {
+      const response = await request(path, {
+        headers: { cookie: `sessionid=${"a".repeat(43)}` },
+      });
+      await response.body?.cancel();
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("vary"), null);
+      assert.equal(response.headers.get("set-cookie"), null);
+      assert.equal(store.gets + store.sets + store.deletes, 0);
+    });
+  }
 }
 
 /** A browser-like client: keeps the cookie a response sets and sends it back. */
