@@ -208,7 +208,9 @@ const RESERVED_HEADERS = new Set([
 ]);
 
 function fail(message: string): never {
-  throw new TypeError(`withSession: ${message}`);
+  // The same options serve withSession, SessionManager and the framework
+  // middleware: the message names the option, not the caller.
+  throw new TypeError(`session options: ${message}`);
 }
 
 /** A value as it reads in an error message: strings quoted. */
