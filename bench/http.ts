@@ -767,6 +767,11 @@ export async function runHarness(
         `${store} /read`,
         `hono-sessions /read`,
       );
+      compare(
+        `${store} /read / ${store}-untimed /read`,
+        `${store} /read`,
+        `${store}-untimed /read`,
+      );
     }
 
     const memory = options.memory

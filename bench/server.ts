@@ -301,6 +301,11 @@ function required(flags: Record<string, string | undefined>, name: string) {
   return value;
 }
 
+/** A store variant's options: an `-untimed` one has no store timeout. */
+function timing(variant: string): SessionOptions {
+  return variant.endsWith("-untimed") ? { storeTimeout: null } : {};
+}
+
 /** The handler of a variant; see `variants.ts`. */
 async function handlerFor(
   variant: string,
@@ -340,18 +345,20 @@ async function handlerFor(
       return countedCookies(
         ours(new CookieStore({ secrets: [SECRET] }), () => ({})),
       );
-    case "kv": {
+    case "kv":
+    case "kv-untimed": {
       const kv = await Deno.openKv(required(flags, "kv-path"));
       const store = new CountingStore(
         new KvStore(kv, { prefix: ["sessions"] }),
       );
-      return ours(store, counted(store, () => undefined));
+      return ours(store, counted(store, () => undefined), timing(variant));
     }
-    case "file": {
+    case "file":
+    case "file-untimed": {
       const store = new CountingStore(
         new FileStore(required(flags, "file-dir")),
       );
-      return ours(store, counted(store, () => undefined));
+      return ours(store, counted(store, () => undefined), timing(variant));
     }
     case "kv-floor": {
       const kv = await Deno.openKv(required(flags, "kv-path"));
@@ -377,10 +384,11 @@ async function handlerFor(
         (sid, json) => Deno.writeTextFile(`${dir}/${sid}`, json),
       );
     }
-    case "redis": {
+    case "redis":
+    case "redis-untimed": {
       const client = await nodeRedisClient(required(flags, "redis-url"));
       const store = new CountingStore(new RedisStore(client));
-      return ours(store, counted(store, () => undefined));
+      return ours(store, counted(store, () => undefined), timing(variant));
     }
     case "redis-floor": {
       const client = await nodeRedisClient(required(flags, "redis-url"));

@@ -75,6 +75,12 @@ export const variants: readonly Variant[] = [
     routes: OURS,
   },
   {
+    name: "kv-untimed",
+    description:
+      "@denokit/session, KvStore with storeTimeout: null (what the store timeout costs)",
+    routes: ["/read"],
+  },
+  {
     name: "file-floor",
     description:
       "the floor of a file store: cookie parse, one file read of a JSON session, Vary",
@@ -84,6 +90,12 @@ export const variants: readonly Variant[] = [
     name: "file",
     description: "@denokit/session, FileStore in a directory",
     routes: OURS,
+  },
+  {
+    name: "file-untimed",
+    description:
+      "@denokit/session, FileStore with storeTimeout: null (what the store timeout costs)",
+    routes: ["/read"],
   },
   {
     name: "redis-floor",
@@ -96,6 +108,12 @@ export const variants: readonly Variant[] = [
     description:
       "@denokit/session, RedisStore over npm:redis on a local redis-server",
     routes: OURS,
+  },
+  {
+    name: "redis-untimed",
+    description:
+      "@denokit/session, RedisStore with storeTimeout: null (what the store timeout costs)",
+    routes: ["/read"],
   },
   {
     name: "hono-sessions",
