@@ -25,6 +25,7 @@ import type {
   UserSessionEntry,
   WriteCondition,
 } from "../store.ts";
+import { withinTimeout } from "../timeout.ts";
 
 /** The keys and arguments of a script, as node-redis takes them. */
 export interface NodeRedisScriptOptions {
@@ -112,7 +113,8 @@ export interface RedisStoreOptions {
    * Seconds a call waits for Redis to answer before it rejects: the bound on
    * a request when Redis hangs rather than drops the connection (a frozen
    * process, a lost network), which neither client bounds by default
-   * (node-redis has no reply timeout at all). Default 5. A write that timed
+   * (node-redis has no reply timeout at all). Default 5; a call rejects
+   * within a quarter of it after it is due. A write that timed
    * out may still be applied once Redis answers again: it stays conditional
    * on the version it read.
    */
@@ -459,7 +461,6 @@ export class RedisStore implements SessionStore, UserIndex {
   readonly #commands: Commands;
   readonly #prefix: string;
   readonly #timeoutMs: number;
-  readonly #deadlines = new Deadlines();
   readonly #replication: Replication | null;
   readonly #maxSessionBytes: number;
 
@@ -605,7 +606,13 @@ export class RedisStore implements SessionStore, UserIndex {
 
   /** The reply, or a rejection once `timeout` (plus `extraMs`) has passed. */
   #answer<T>(reply: Promise<T>, extraMs = 0): Promise<T> {
-    return this.#deadlines.bound(reply, this.#timeoutMs + extraMs);
+    const ms = this.#timeoutMs + extraMs;
+    return withinTimeout(
+      reply,
+      ms,
+      () =>
+        new Error(`RedisStore: no answer from Redis within ${ms} ms (timeout)`),
+    );
   }
 
   /** With `waitForReplicas`: `WAIT`, and a rejection if too few acknowledged. */
@@ -623,81 +630,6 @@ export class RedisStore implements SessionStore, UserIndex {
         `RedisStore: ${acknowledged} of the ${replicas} replicas required acknowledged the write within ${timeoutMs} ms (waitForReplicas); it is on the primary, and may be lost if the primary fails before it replicates`,
       );
     }
-  }
-}
-
-/** A call in flight, and when it times out. */
-interface Pending {
-  readonly deadline: number;
-  readonly ms: number;
-  readonly reject: (error: Error) => void;
-}
-
-/**
- * Bounds how long calls wait for Redis with one timer for all the calls in
- * flight, armed for the earliest deadline, rather than one per call (a
- * timer costs about 2 µs to set and clear here, as much as the rest of a
- * read). No timer is left once no call is in flight. The command itself is
- * left to the client, which matches a late reply to it.
- */
-class Deadlines {
-  readonly #pending = new Set<Pending>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #armedFor = Infinity;
-
-  bound<T>(reply: Promise<T>, ms: number): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        deadline: performance.now() + ms,
-        ms,
-        reject,
-      };
-      this.#pending.add(pending);
-      if (pending.deadline < this.#armedFor) this.#arm(pending.deadline);
-      reply.then((value) => {
-        this.#settled(pending);
-        resolve(value);
-      }, (error) => {
-        this.#settled(pending);
-        reject(error);
-      });
-    });
-  }
-
-  #settled(pending: Pending): void {
-    this.#pending.delete(pending);
-    if (this.#pending.size === 0) this.#arm(Infinity);
-  }
-
-  /** Arms the timer for `deadline` (Infinity: none). */
-  #arm(deadline: number): void {
-    clearTimeout(this.#timer);
-    this.#armedFor = deadline;
-    this.#timer = deadline === Infinity ? undefined : setTimeout(
-      () => this.#expire(),
-      Math.max(0, deadline - performance.now()),
-    );
-  }
-
-  /** Rejects the calls past their deadline; arms for the next one. */
-  #expire(): void {
-    const now = performance.now();
-    let next = Infinity;
-    for (const pending of this.#pending) {
-      if (pending.deadline <= now) {
-        this.#pending.delete(pending);
-        pending.reject(
-          new Error(
-            `RedisStore: no answer from Redis within ${pending.ms} ms (timeout)`,
-          ),
-        );
-      } else {
-        next = Math.min(next, pending.deadline);
-      }
-    }
-    this.#timer = undefined;
-    this.#armedFor = Infinity;
-    if (next !== Infinity) this.#arm(next);
   }
 }
 
