@@ -2,7 +2,8 @@
  * Store call deadlines: a call that does not settle in time rejects, so
  * that a hung store never hangs a request for good. One interval serves
  * every call in flight, in every store of the process, and rejects a call
- * within a quarter of its timeout after its deadline.
+ * within a quarter of its timeout (at least 10 ms) after its deadline, on
+ * the monotonic clock: setting the system clock moves no deadline.
  *
  * The interval runs while calls are in flight (and keeps the process alive
  * for them, as the calls themselves would). When the last one settles, it
@@ -66,7 +67,7 @@ export function withinTimeout<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const watch: Watch = {
-      deadline: Date.now() + timeoutMs,
+      deadline: performance.now() + timeoutMs,
       fail: () => reject(timedOut()),
     };
     inFlight.add(watch);
@@ -94,9 +95,12 @@ function stopIfIdle(): void {
   if (inFlight.size === 0) stop();
 }
 
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days). */
+const MAX_TICK_MS = 2 ** 31 - 1;
+
 /** Starts the interval, or makes it tick at least every `ms`. */
 function watchOver(ms: number): void {
-  const tickMs = Math.max(10, ms);
+  const tickMs = Math.min(MAX_TICK_MS, Math.max(10, ms));
   if (ticker !== null && ticker.tickMs <= tickMs) return;
   stop();
   ticker = { interval: setInterval(expire, tickMs), tickMs };
@@ -104,7 +108,7 @@ function watchOver(ms: number): void {
 
 /** Rejects the calls past their deadline. */
 function expire(): void {
-  const now = Date.now();
+  const now = performance.now();
   for (const watch of inFlight) {
     if (now >= watch.deadline) {
       inFlight.delete(watch);

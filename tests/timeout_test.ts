@@ -23,6 +23,24 @@ Deno.test("withinTimeout: a call that never settles rejects after its timeout, t
   );
 });
 
+/**
+ * `promise`, or a rejection saying `what` was not done if it has not
+ * settled in 10 s: a bound on how long a broken test waits, not a timing.
+ */
+async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        guard = setTimeout(() => reject(new Error(what)), 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(guard);
+  }
+}
+
 Deno.test("withinTimeout: a shorter timeout than those in flight is kept", async () => {
   let release = () => {};
   const long = withinTimeout(
@@ -31,11 +49,29 @@ Deno.test("withinTimeout: a shorter timeout than those in flight is kept", async
     timedOut,
   );
   await assert.rejects(
-    withinTimeout(new Promise(() => {}), 40, timedOut),
+    bounded(
+      withinTimeout(new Promise(() => {}), 40, timedOut),
+      "the interval still ticks for the hour-long timeout",
+    ),
     /timed out/,
   );
   release();
   assert.equal(await long, "long");
+});
+
+Deno.test("withinTimeout: setting the system clock back moves no deadline", async () => {
+  const realNow = Date.now;
+  const call = withinTimeout(new Promise(() => {}), 40, timedOut);
+  // Set back an hour once the call is in flight.
+  Date.now = () => realNow() - 3_600_000;
+  try {
+    await assert.rejects(
+      bounded(call, "the deadline moved with the clock"),
+      /timed out/,
+    );
+  } finally {
+    Date.now = realNow;
+  }
 });
 
 Deno.test("withinTimeout: once no call is in flight, the interval does not keep a process alive", async () => {
