@@ -10,9 +10,9 @@
  */
 
 import { getCookieValues } from "./cookie.ts";
-import { emit } from "./events.ts";
+import { emit, sessionEvent } from "./events.ts";
 import { isLive } from "./expiry.ts";
-import { handleOf, openSuccessor, storeKey } from "./id.ts";
+import { openSuccessor, storeKey } from "./id.ts";
 import { timed } from "./timeout.ts";
 import { isEmptyData, type SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
@@ -296,12 +296,11 @@ export class RequestSession {
             now,
             loaded: stored,
           });
-          emit(config.onEvent, {
-            type: "expired",
-            at: new Date(now),
-            handle: handleOf(verified.key),
-            userId: stored.record.user ?? null,
-          });
+          emit(
+            config.onEvent,
+            () =>
+              sessionEvent("expired", now, verified.key, stored.record.user),
+          );
         }
       }
       config.cookies.forget(verified);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { handleOf } from "./id.ts";
+
 /**
  * What happened to a session, for an audit log (OWASP: log creation,
  * renewal and destruction, with an identifier that is not the session id).
@@ -46,11 +48,37 @@ export interface SessionEvent {
 export type EventListener = (event: SessionEvent) => void | Promise<void>;
 
 /**
- * Tells `listener` about `event` after the current task, never waiting for
- * it; what it throws or rejects with goes to `console.error`.
+ * The event of `type` for the session under store key `key` (and, for
+ * `rotated`, the key it replaced), at `atMs`.
  */
-export function emit(listener: EventListener | null, event: SessionEvent) {
+export function sessionEvent(
+  type: SessionEvent["type"],
+  atMs: number,
+  key: string,
+  userId: string | undefined,
+  previousKey?: string,
+): SessionEvent {
+  const event: SessionEvent = {
+    type,
+    at: new Date(atMs),
+    handle: handleOf(key),
+    userId: userId ?? null,
+  };
+  if (previousKey !== undefined) event.previousHandle = handleOf(previousKey);
+  return event;
+}
+
+/**
+ * Tells `listener` about the event `make` builds (only when there is a
+ * listener: a handle costs an HMAC), after the current task, never waiting
+ * for it; what it throws or rejects with goes to `console.error`.
+ */
+export function emit(
+  listener: EventListener | null,
+  make: () => SessionEvent,
+): void {
   if (listener === null) return;
+  const event = make();
   queueMicrotask(() => {
     try {
       Promise.resolve(listener(event)).catch(report);

@@ -7,8 +7,8 @@
  */
 
 import { freshRecord, isTouchDue } from "./expiry.ts";
-import { emit } from "./events.ts";
-import { generateId, handleOf, openSuccessor, storeKey } from "./id.ts";
+import { emit, sessionEvent } from "./events.ts";
+import { generateId, openSuccessor, storeKey } from "./id.ts";
 import type { Config } from "./options.ts";
 import type { SessionRecord } from "./store.ts";
 import { isEmptyData } from "./json.ts";
@@ -101,13 +101,14 @@ export async function saveSession(
       if (outcome.stored.record.data !== change.view) state.merged = true;
       if (save || adopted !== null) state.cookieAction = "send";
       if (rotated !== null) {
-        emit(config.onEvent, {
-          type: "rotated",
-          at: new Date(config.now()),
-          handle: handleOf(outcome.key),
-          previousHandle: handleOf(held.key),
-          userId: outcome.stored.record.user ?? null,
-        });
+        emit(config.onEvent, () =>
+          sessionEvent(
+            "rotated",
+            config.now(),
+            outcome.key,
+            outcome.stored.record.user,
+            held.key,
+          ));
       }
       return true;
     }
@@ -167,12 +168,10 @@ async function createSession(state: SessionState): Promise<boolean> {
   }
   state.held = { id, key, stored, rotatedAway: false };
   state.cookieAction = "send";
-  emit(config.onEvent, {
-    type: "created",
-    at: new Date(config.now()),
-    handle: handleOf(key),
-    userId: record.user ?? null,
-  });
+  emit(
+    config.onEvent,
+    () => sessionEvent("created", config.now(), key, record.user),
+  );
   return true;
 }
 
@@ -199,13 +198,10 @@ function resealSession(
   state.held = { id, key, stored: { record, version }, rotatedAway: false };
   state.cookieAction = "send";
   if (change.rotation !== null) {
-    emit(config.onEvent, {
-      type: "rotated",
-      at: new Date(config.now()),
-      handle: handleOf(key),
-      previousHandle: handleOf(held.key),
-      userId: record.user ?? null,
-    });
+    emit(
+      config.onEvent,
+      () => sessionEvent("rotated", config.now(), key, record.user, held.key),
+    );
   }
   return true;
 }
@@ -280,12 +276,13 @@ export async function endSession(state: SessionState): Promise<void> {
     if (config.sealer === null) {
       await config.writer.submit(held.key, { kind: "end", config });
     }
-    emit(config.onEvent, {
-      type: "flushed",
-      at: new Date(config.now()),
-      handle: handleOf(held.key),
-      userId: held.stored.record.user ?? null,
-    });
+    emit(config.onEvent, () =>
+      sessionEvent(
+        "flushed",
+        config.now(),
+        held.key,
+        held.stored.record.user,
+      ));
   }
   endHeld(state);
 }

@@ -8,6 +8,7 @@
 
 import { MAX_HOPS, opensSession, writerFor } from "./write.ts";
 import { handleOf } from "./id.ts";
+import { sessionEvent } from "./events.ts";
 import { heldKey, type Session } from "./session.ts";
 import type { SessionData } from "./json.ts";
 import type { SessionStore, UserIndex, UserSessionEntry } from "./store.ts";
@@ -164,14 +165,9 @@ export async function endUserSessions<T extends SessionData>(
     );
     if (entries.length === 0) break;
     await Promise.all(entries.map(({ key }) => store.delete(key)));
-    const at = new Date(now());
+    const atMs = now();
     for (const { key } of entries) {
-      writer.emitToAll({
-        type: "ended",
-        at,
-        handle: handleOf(key),
-        userId: user,
-      });
+      writer.emitToAll(() => sessionEvent("ended", atMs, key, user));
     }
     ended += entries.length;
   }

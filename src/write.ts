@@ -408,9 +408,11 @@ export class Writer {
     this.#listeners.add(listener);
   }
 
-  /** Tells every hook on this store about `event` (`endUserSessions`). */
-  emitToAll(event: SessionEvent): void {
-    for (const listener of this.#listeners) emit(listener, event);
+  /** Tells every hook on this store about the event `make` builds (`endUserSessions`). */
+  emitToAll(make: () => SessionEvent): void {
+    if (this.#listeners.size === 0) return;
+    const event = make();
+    for (const listener of this.#listeners) emit(listener, () => event);
   }
 
   /** Applies `change` to the session under `key`; resolves once it is stored. */
