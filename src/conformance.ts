@@ -12,11 +12,12 @@ import { generateId, storeKey } from "./id.ts";
 import type { SessionOptions } from "./options.ts";
 import { sealerOf } from "./stores/cookie.ts";
 import type { SessionData } from "./json.ts";
-import type {
-  SessionRecord,
-  SessionStore,
-  UserIndex,
-  UserSessionEntry,
+import {
+  isUserIndex,
+  type SessionRecord,
+  type SessionStore,
+  type UserIndex,
+  type UserSessionEntry,
 } from "./store.ts";
 
 /** How {@linkcode testSessionStore} gets a store to test. */
@@ -62,10 +63,6 @@ function forwardTo(key: string): SessionRecord {
   return { ...makeRecord({}), movedTo: key };
 }
 
-function hasUserIndex(store: SessionStore): store is SessionStore & UserIndex {
-  return typeof (store as Partial<UserIndex>).listUser === "function";
-}
-
 /** The keys filed under `user`, sorted. */
 async function filed(store: UserIndex, user: string): Promise<string[]> {
   return (await store.listUser(user)).map((entry) => entry.key).sort();
@@ -95,7 +92,7 @@ export async function testSessionStore<S extends SessionStore>(
   factory: StoreFactory<S>,
 ): Promise<void> {
   const probe = await factory.create();
-  const indexed = hasUserIndex(probe);
+  const indexed = isUserIndex(probe);
   const clientSide = sealerOf(probe) !== null;
   await factory.dispose?.(probe);
   const run = async (fn: (store: SessionStore) => Promise<void>) => {
@@ -434,7 +431,7 @@ export async function testSessionStore<S extends SessionStore>(
       fn: async () => {
         const store = await factory.create();
         try {
-          if (!hasUserIndex(store)) throw new Error("listUser is missing");
+          if (!isUserIndex(store)) throw new Error("listUser is missing");
           await fn(store);
         } finally {
           await factory.dispose?.(store);

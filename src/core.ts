@@ -12,8 +12,9 @@
 import { getCookieValues } from "./cookie.ts";
 import { emit, sessionEvent } from "./events.ts";
 import { isLive } from "./expiry.ts";
-import { openSuccessor, storeKey } from "./id.ts";
+import { successorOf } from "./id.ts";
 import { timed } from "./timeout.ts";
+import { opensSession } from "./write.ts";
 import { isEmptyData, type SessionData } from "./json.ts";
 import { type Config, resolveOptions, type SessionOptions } from "./options.ts";
 import {
@@ -193,19 +194,14 @@ export class RequestSession {
     now: number,
   ): Promise<HeldSession | null> {
     const config = this.#config;
-    if (forward.successor === undefined || now >= forward.absoluteExpiresAt) {
-      return null;
-    }
-    const successor = openSuccessor(id, forward.successor);
+    const successor = successorOf(id, forward, now);
     if (successor === null) return null;
-    const key = storeKey(successor);
-    if (key !== forward.movedTo) return null;
-    const stored = await timed(config, config.store.get(key), "get");
+    const stored = await timed(config, config.store.get(successor.key), "get");
     if (
-      stored === null || stored.record.movedTo !== undefined ||
-      isEmptyData(stored.record.data) || !isLive(config, stored.record, now)
+      stored === null || !opensSession(stored.record) ||
+      !isLive(config, stored.record, now)
     ) return null;
-    return { id: successor, key, stored, rotatedAway: false };
+    return { ...successor, stored, rotatedAway: false };
   }
 
   async #load(): Promise<Session> {

@@ -6,6 +6,7 @@
 
 import { HmacSha256, sha256Hex } from "./hmac.ts";
 import { Memo } from "./memo.ts";
+import type { SessionRecord } from "./store.ts";
 
 /** Random bytes in an id: 256 bits, twice the 128 that OWASP asks for. */
 const ID_BYTES = 32;
@@ -17,7 +18,8 @@ export function generateId(): string {
   return crypto.getRandomValues(random).toBase64(BASE64URL);
 }
 
-const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
+/** Base64url without padding, as ids and sealed cookies are written. */
+export const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
 
 /** Whether `value` has the form of an id made by {@linkcode generateId}. */
 export function isWellFormedId(value: string): boolean {
@@ -55,8 +57,27 @@ export function sealSuccessor(oldId: string, newId: string): string {
     .toBase64(BASE64URL);
 }
 
+/**
+ * The session a rotation's forwarding record leads `oldId` to while its
+ * grace runs: the new id sealed in it, opened with the old one, and its
+ * store key, which must be the one the record moved to; null otherwise.
+ */
+export function successorOf(
+  oldId: string,
+  forward: SessionRecord,
+  now: number,
+): { id: string; key: string } | null {
+  if (forward.successor === undefined || now >= forward.absoluteExpiresAt) {
+    return null;
+  }
+  const id = openSuccessor(oldId, forward.successor);
+  if (id === null) return null;
+  const key = storeKey(id);
+  return key === forward.movedTo ? { id, key } : null;
+}
+
 /** The new id in `sealed`, opened with the old id; null if it is not one. */
-export function openSuccessor(oldId: string, sealed: string): string | null {
+function openSuccessor(oldId: string, sealed: string): string | null {
   let bytes: Uint8Array;
   try {
     bytes = Uint8Array.fromBase64(sealed, BASE64URL);
@@ -180,7 +201,7 @@ export interface VerifiedCookie {
   remembered: boolean;
 }
 
-/** How many verified cookie values a {@linkcode CookieVerifier} remembers. */
+/** How many cookie values are remembered: verified ones by a {@linkcode CookieVerifier}, opened ones by a CookieStore. */
 export const REMEMBERED_COOKIES = 4096;
 
 /**

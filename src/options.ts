@@ -7,7 +7,7 @@
 import { isAttributeValue, isCookieName, SetCookieFormat } from "./cookie.ts";
 import { checkSecrets, CookieVerifier, Signer } from "./id.ts";
 import type { SessionEvent } from "./events.ts";
-import type { SessionStore, UserIndex } from "./store.ts";
+import { isUserIndex, type SessionStore } from "./store.ts";
 import { type Sealer, sealerOf } from "./stores/cookie.ts";
 import { MemoryStore } from "./stores/memory.ts";
 import { type Writer, writerFor } from "./write.ts";
@@ -410,7 +410,7 @@ export function resolveOptions(options: SessionOptions): Config {
     if (typeof userKey !== "string" || userKey === "") {
       fail(`userKey must be a non-empty string, got ${show(userKey)}`);
     }
-    if (typeof (store as Partial<UserIndex>).listUser !== "function") {
+    if (!isUserIndex(store)) {
       fail(
         "userKey needs a store that files sessions by user (a UserIndex: MemoryStore, KvStore, FileStore and RedisStore are); this store has no listUser()",
       );

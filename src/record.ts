@@ -108,6 +108,28 @@ function largestKeys(data: SessionData): Array<[string, number]> {
     .slice(0, 3);
 }
 
+/** A store key: the SHA-256 hex digest of an id, as the middleware makes it. */
+export const STORE_KEY = /^[0-9a-f]{64}$/;
+
+/**
+ * `key` if it is a store key; else a TypeError from `store` that does not
+ * echo it (a raw session id passed by mistake would end up in a log).
+ */
+export function checkStoreKey(store: string, key: unknown): string {
+  if (typeof key !== "string" || !STORE_KEY.test(key)) {
+    const shown = typeof key === "string"
+      ? `a string of ${key.length} characters`
+      : typeof key;
+    throw new TypeError(
+      `${store}: a key must be 64 lowercase hex characters (a SHA-256 digest), got ${shown}`,
+    );
+  }
+  return key;
+}
+
+/** Beyond this (100 years) a store writes a record without an expiry. */
+export const MAX_EXPIRY_MS = 100 * 365.25 * 24 * 3_600_000;
+
 /**
  * The per-session size limit of the stores that let one be chosen: Deno
  * KV's value limit, so that an app moves between stores unchanged.

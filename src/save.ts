@@ -8,7 +8,7 @@
 
 import { freshRecord, isTouchDue } from "./expiry.ts";
 import { emit, sessionEvent } from "./events.ts";
-import { generateId, openSuccessor, storeKey } from "./id.ts";
+import { generateId, storeKey, successorOf } from "./id.ts";
 import type { Config } from "./options.ts";
 import type { SessionRecord } from "./store.ts";
 import { isEmptyData } from "./json.ts";
@@ -250,12 +250,9 @@ function adoptSuccessor(
   outcome: { key: string; forward: SessionRecord | null },
 ): string | null {
   const { forward, key } = outcome;
-  if (
-    forward?.successor === undefined || forward.movedTo !== key ||
-    config.now() >= forward.absoluteExpiresAt
-  ) return null;
-  const successor = openSuccessor(id, forward.successor);
-  return successor !== null && storeKey(successor) === key ? successor : null;
+  if (forward === null) return null;
+  const successor = successorOf(id, forward, config.now());
+  return successor?.key === key ? successor.id : null;
 }
 
 /**

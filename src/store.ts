@@ -113,6 +113,13 @@ export interface UserIndex {
   listUser(user: string): Promise<UserSessionEntry[]>;
 }
 
+/** Whether `store` files its sessions by user: a {@linkcode UserIndex}. */
+export function isUserIndex(
+  store: SessionStore,
+): store is SessionStore & UserIndex {
+  return typeof (store as Partial<UserIndex>).listUser === "function";
+}
+
 /**
  * A session backend. Implementations: `MemoryStore`, `KvStore`, `FileStore`,
  * `CookieStore` (the session sealed in the cookie itself) and, from

@@ -11,7 +11,12 @@ import { handleOf } from "./id.ts";
 import { sessionEvent } from "./events.ts";
 import { heldKey, type Session } from "./session.ts";
 import type { SessionData } from "./json.ts";
-import type { SessionStore, UserIndex, UserSessionEntry } from "./store.ts";
+import {
+  isUserIndex,
+  type SessionStore,
+  type UserIndex,
+  type UserSessionEntry,
+} from "./store.ts";
 
 /** One live session of a user, as a device list shows it. */
 export interface UserSession {
@@ -34,13 +39,12 @@ export interface UserSession {
 const END_ROUNDS = 3;
 
 function indexOf(store: SessionStore): UserIndex {
-  const index = store as Partial<UserIndex>;
-  if (typeof index.listUser !== "function") {
+  if (!isUserIndex(store)) {
     throw new TypeError(
       "this store does not file sessions by user (it is not a UserIndex: MemoryStore, KvStore, FileStore and RedisStore are)",
     );
   }
-  return index as UserIndex;
+  return store;
 }
 
 /** Options of {@linkcode listUserSessions} and {@linkcode endUserSessions}. */

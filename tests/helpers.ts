@@ -11,6 +11,7 @@ import {
   type WriteCondition,
 } from "../mod.ts";
 import { callHandler } from "../testing.ts";
+import { isUserIndex } from "../src/store.ts";
 
 /** Secrets strong enough for the options check (32 random bytes, in hex). */
 export const SECRET_A =
@@ -129,10 +130,7 @@ export class CountingStore<S extends SessionStore = SessionStore>
    */
   afterGet: (() => Promise<void>) | null = null;
   constructor(readonly inner: S) {
-    const index = inner as Partial<UserIndex>;
-    if (typeof index.listUser === "function") {
-      this.listUser = (user) => index.listUser!(user);
-    }
+    if (isUserIndex(inner)) this.listUser = (user) => inner.listUser(user);
   }
   get(key: string): Promise<StoredSession | null> {
     this.gets++;

@@ -11,7 +11,13 @@ import {
   type DecipherGCM,
   hkdfSync,
 } from "node:crypto";
-import { checkSecrets, copy, storeKey } from "../id.ts";
+import {
+  BASE64URL,
+  checkSecrets,
+  copy,
+  REMEMBERED_COOKIES,
+  storeKey,
+} from "../id.ts";
 import { Memo } from "../memo.ts";
 import { isRecord } from "../record.ts";
 import type {
@@ -59,15 +65,13 @@ interface Opened {
   stale: boolean;
 }
 
-/** How many opened cookies a CookieStore remembers, and their characters in all. */
-const REMEMBERED_COOKIES = 4096;
+/** How many characters of opened cookies a CookieStore remembers in all. */
 const REMEMBERED_CHARACTERS = 4 * 1024 * 1024;
 
 /** The format's version, the first byte: a later format can read this one. */
 const FORMAT = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 

@@ -8,9 +8,11 @@
 import { constants, readFile } from "node:fs";
 import { sha256Hex } from "../hmac.ts";
 import {
+  checkStoreKey,
   DEFAULT_MAX_SESSION_BYTES,
   isRecord,
   SessionTooLargeError,
+  STORE_KEY,
   wholeCount,
 } from "../record.ts";
 import type {
@@ -92,8 +94,6 @@ export interface ClearExpiredOptions {
   onSkip?: (name: string, error: Error) => void;
 }
 
-/** A store key: the SHA-256 hex digest the middleware makes. */
-const KEY = /^[0-9a-f]{64}$/;
 /** The subdirectory of the users' filings. */
 const USERS = "users";
 const LOCK = /^([0-9a-f]{64})\.lock$/;
@@ -185,17 +185,7 @@ function aDirectory(path: string, expected: string): Error {
 }
 
 function checkKey(key: unknown): string {
-  if (typeof key !== "string" || !KEY.test(key)) {
-    // The value is not echoed: a raw session id passed by mistake would end
-    // up in a log.
-    const shown = typeof key === "string"
-      ? `a string of ${key.length} characters`
-      : typeof key;
-    throw new TypeError(
-      `FileStore: a key must be 64 lowercase hex characters (a SHA-256 digest), got ${shown}`,
-    );
-  }
-  return key;
+  return checkStoreKey("FileStore", key);
 }
 
 function seconds(name: string, value: number, allowZero: boolean): number {
@@ -486,7 +476,7 @@ export class FileStore implements SessionStore, UserIndex, AsyncDisposable {
     let names: string[];
     try {
       names = (await Array.fromAsync(Deno.readDir(this.#userDir(user))))
-        .map((entry) => entry.name).filter((name) => KEY.test(name));
+        .map((entry) => entry.name).filter((name) => STORE_KEY.test(name));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return entries;
       throw error;
@@ -816,7 +806,7 @@ export class FileStore implements SessionStore, UserIndex, AsyncDisposable {
         stops.push(error);
       });
     const visitEntry = async (name: string, type: EntryType) => {
-      if (KEY.test(name)) {
+      if (STORE_KEY.test(name)) {
         const found = await this.#read(name, type);
         if (found === DIRECTORY) {
           throw aDirectory(this.#path(name), "session file");
@@ -893,7 +883,7 @@ export class FileStore implements SessionStore, UserIndex, AsyncDisposable {
       const dir = this.#path(`${USERS}/${user.name}`);
       try {
         for await (const filed of Deno.readDir(dir)) {
-          if (!KEY.test(filed.name)) continue;
+          if (!STORE_KEY.test(filed.name)) continue;
           await this.#locked([filed.name], async () => {
             const found = await this.#read(filed.name);
             const owner = typeof found === "object" && found !== null

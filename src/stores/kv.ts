@@ -8,7 +8,12 @@
  * @module
  */
 
-import { decodeRecord, encodeRecord, SessionTooLargeError } from "../record.ts";
+import {
+  decodeRecord,
+  encodeRecord,
+  MAX_EXPIRY_MS,
+  SessionTooLargeError,
+} from "../record.ts";
 import { sha256Hex } from "../hmac.ts";
 import type {
   SessionRecord,
@@ -25,8 +30,6 @@ const MAX_VALUE_BYTES = 65_536;
 const MAX_KEY_BYTES = 2_048;
 /** The session's own key part: a 64-character hex string, tagged and terminated. */
 const SESSION_KEY_PART_BYTES = 66;
-/** Beyond this (100 years) a record is written without `expireIn`. */
-const MAX_EXPIRE_IN = 100 * 365.25 * 24 * 3_600_000;
 /** Attempts of one KV call that keeps failing with "database is locked". */
 const LOCKED_ATTEMPTS = 10;
 /** Backoff between them: random up to base·2^n ms, at most the cap. */
@@ -285,7 +288,7 @@ function encodeValue(record: SessionRecord): Uint8Array {
  */
 function expiring(record: SessionRecord): { expireIn?: number } {
   const left = Math.ceil(record.expiresAt - Date.now());
-  if (!(left <= MAX_EXPIRE_IN)) return {};
+  if (!(left <= MAX_EXPIRY_MS)) return {};
   return { expireIn: Math.max(1, left) };
 }
 

@@ -9,10 +9,13 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import {
+  checkStoreKey,
   decodeRecord,
   DEFAULT_MAX_SESSION_BYTES,
   encodeRecord,
+  MAX_EXPIRY_MS,
   oversize,
   SessionTooLargeError,
   wholeCount,
@@ -131,11 +134,8 @@ export interface RedisStoreOptions {
 const VERSION_BYTES = 16;
 /** A version's length in hex, at the start of every stored value. */
 const VERSION_LENGTH = VERSION_BYTES * 2;
-/** Beyond this (100 years) a record is written without an expiry. */
-const MAX_EXPIRE_IN = 100 * 365.25 * 24 * 3_600_000;
 /** The length of a store key: a SHA-256 hex digest. */
 const KEY_LENGTH = 64;
-const KEY = /^[0-9a-f]{64}$/;
 
 /**
  * The stored value of a record, and what the scripts find in it without
@@ -266,44 +266,29 @@ end
 return found
 `;
 
-/** A Lua script and its SHA-1 digest, computed once, for `EVALSHA`. */
-class Script {
-  sha: string | null = null;
-  #digest: Promise<string> | null = null;
-  constructor(readonly source: string) {}
-
-  digest(): Promise<string> {
-    return this.#digest ??= crypto.subtle.digest(
-      "SHA-1",
-      new TextEncoder().encode(this.source),
-    ).then((bytes) => this.sha = hex(new Uint8Array(bytes)));
-  }
+/** A Lua script and its SHA-1 digest, for `EVALSHA`. */
+interface Script {
+  readonly source: string;
+  readonly sha: string;
 }
 
-const SET = new Script(SET_SCRIPT);
-const DELETE = new Script(DELETE_SCRIPT);
-const LIST = new Script(LIST_SCRIPT);
-
-const HEX = Array.from(
-  { length: 256 },
-  (_, byte) => byte.toString(16).padStart(2, "0"),
-);
-
-function hex(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += HEX[byte];
-  return text;
+function script(source: string): Script {
+  return { source, sha: createHash("sha1").update(source).digest("hex") };
 }
+
+const SET = script(SET_SCRIPT);
+const DELETE = script(DELETE_SCRIPT);
+const LIST = script(LIST_SCRIPT);
 
 const versionBytes = new Uint8Array(VERSION_BYTES);
 
 function newVersion(): string {
-  return hex(crypto.getRandomValues(versionBytes));
+  return crypto.getRandomValues(versionBytes).toHex();
 }
 
 /** The `PXAT` argument of a record: its deadline in whole ms, or '' for none. */
 function expireAt(record: SessionRecord, now: number): string {
-  if (!(record.expiresAt - now <= MAX_EXPIRE_IN)) return "";
+  if (!(record.expiresAt - now <= MAX_EXPIRY_MS)) return "";
   return String(Math.max(1, Math.ceil(record.expiresAt)));
 }
 
@@ -575,18 +560,7 @@ export class RedisStore implements SessionStore, UserIndex {
 
   /** The Redis key of a store key; a TypeError for anything else. */
   #key(key: string): string {
-    if (typeof key !== "string" || !KEY.test(key)) {
-      // The value is not echoed: a raw session id passed by mistake would
-      // end up in a log.
-      throw new TypeError(
-        `RedisStore: a key must be 64 lowercase hex characters (a SHA-256 digest), got ${
-          typeof key === "string"
-            ? `a string of ${key.length} characters`
-            : typeof key
-        }`,
-      );
-    }
-    return this.#prefix + key;
+    return this.#prefix + checkStoreKey("RedisStore", key);
   }
 
   /** Runs a script by its digest, loading it on `NOSCRIPT` (a new or restarted server). */
@@ -595,9 +569,10 @@ export class RedisStore implements SessionStore, UserIndex {
     keys: string[],
     args: string[],
   ): Promise<unknown> {
-    const sha = script.sha ?? await script.digest();
     try {
-      return await this.#answer(this.#commands.evalSha(sha, keys, args));
+      return await this.#answer(
+        this.#commands.evalSha(script.sha, keys, args),
+      );
     } catch (error) {
       if (!isNoScript(error)) throw error;
       return await this.#answer(this.#commands.eval(script.source, keys, args));
@@ -644,12 +619,12 @@ function replication(
   options: { replicas: number; timeout: number },
   wait: Commands["wait"],
 ): Replication {
-  const { replicas, timeout } = options;
-  if (!Number.isSafeInteger(replicas) || replicas < 1) {
-    throw new TypeError(
-      `RedisStore: waitForReplicas.replicas must be a whole number of at least 1, got ${replicas}`,
-    );
-  }
+  const { timeout } = options;
+  const replicas = wholeCount(
+    "RedisStore",
+    "waitForReplicas.replicas",
+    options.replicas,
+  );
   // WAIT's 0 means forever: a timeout must be one.
   const timeoutMs = milliseconds("waitForReplicas.timeout", timeout);
   if (wait === null) {
