@@ -55,12 +55,12 @@ export function makeRecord(
 
 /** A record as the middleware writes one for a signed-in user. */
 function userRecord(user: string, data: SessionData = {}): SessionRecord {
-  return { ...makeRecord({ userId: user, ...data }), user };
+  return makeRecord({ userId: user, ...data }, { user });
 }
 
 /** A rotation's forwarding record to `key`, as the middleware writes one. */
 function forwardTo(key: string): SessionRecord {
-  return { ...makeRecord({}), movedTo: key };
+  return makeRecord({}, { movedTo: key });
 }
 
 /** The keys filed under `user`, sorted. */
@@ -234,7 +234,7 @@ export async function testSessionStore<S extends SessionStore>(
         version: null,
       });
       const rotated = makeRecord({ user: "ram", role: "admin" });
-      const forward: SessionRecord = { ...makeRecord({}), movedTo: key };
+      const forward = forwardTo(key);
       const version = await store.set(key, rotated, {
         version: v1,
         replaces: oldKey,
@@ -269,7 +269,7 @@ export async function testSessionStore<S extends SessionStore>(
         await store.set(key, makeRecord({ n: 3 }), {
           version: v1,
           replaces: oldKey,
-          forward: { ...makeRecord({}), movedTo: key },
+          forward: forwardTo(key),
         }),
         null,
       );
@@ -391,11 +391,10 @@ export async function testSessionStore<S extends SessionStore>(
     "every field round-trips, movedTo and user included",
     async (store) => {
       const key = newKey();
-      const record: SessionRecord = {
-        ...makeRecord({ userId: 7 }),
+      const record = makeRecord({ userId: 7 }, {
         user: "7",
         movedTo: newKey(),
-      };
+      });
       const version = await store.set(key, record, { version: null });
       assert.deepEqual(await store.get(key), { record, version });
     },
@@ -428,15 +427,11 @@ export async function testSessionStore<S extends SessionStore>(
     t.step({
       name: `user index: ${name}`,
       ignore: !indexed,
-      fn: async () => {
-        const store = await factory.create();
-        try {
+      fn: () =>
+        run(async (store) => {
           if (!isUserIndex(store)) throw new Error("listUser is missing");
           await fn(store);
-        } finally {
-          await factory.dispose?.(store);
-        }
-      },
+        }),
     });
 
   await userStep(
