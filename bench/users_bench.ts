@@ -44,6 +44,7 @@ import {
   type SessionStore,
 } from "../mod.ts";
 import { RedisStore } from "../redis.ts";
+import { spread } from "./http.ts";
 import { generateId, storeKey } from "../src/id.ts";
 import { nodeRedisClient, startRedis } from "../tests/redis_helpers.ts";
 
@@ -196,25 +197,7 @@ async function writeOwn(store: SessionStore): Promise<void> {
 }
 
 function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function spread(values: number[]): Spread {
-  return {
-    median: median(values),
-    min: Math.min(...values),
-    max: Math.max(...values),
-  };
+  return spread(values).median;
 }
 
 /** The median ms of one `listUserSessions`, over the calls that fit in `ms`. */

@@ -22,7 +22,7 @@ export function greeting(session: Session<Data>): string {
 }
 
 /** What the login page says when the browser sent back no cookie. */
-export const COOKIES_OFF =
+const COOKIES_OFF =
   "Your browser did not send back the cookie this site set, so you cannot stay logged in: allow cookies for this site and try again.";
 
 /**

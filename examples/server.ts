@@ -63,7 +63,7 @@ export interface ServerFlags {
 }
 
 /** The session's data key that holds the user: the `userKey` option. */
-export const USER_KEY = "user";
+const USER_KEY = "user";
 
 /** The home page as a response. */
 export function htmlPage(html: string, status = 200): Response {
@@ -104,7 +104,7 @@ export async function logOutOthers(
 }
 
 /** The example's handler on `store`, without a session around it. */
-export function exampleApp(
+function exampleApp(
   store: SessionStore,
 ): (req: Request) => Promise<Response> {
   return (req) => route(store, req);

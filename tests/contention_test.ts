@@ -8,16 +8,18 @@ import {
   type ExampleServer,
   send,
   startSessionServer,
+  stats,
 } from "./example_server.ts";
 import { type RedisServer, startRedis } from "./redis_helpers.ts";
 
 const PARALLEL = 200;
 
-async function stats(servers: ExampleServer[]) {
+/** The store writes the servers made so far. */
+async function writesOf(servers: ExampleServer[]) {
   let writes = 0;
   for (const server of servers) {
-    const counts = await (await fetch(`${server.url}/stats`)).json();
-    writes += counts.sets + counts.deletes;
+    const { sets, deletes } = await stats(server);
+    writes += sets + deletes;
   }
   return writes;
 }
@@ -35,7 +37,7 @@ async function parallelWrites(
     Promise.resolve({ status: 200, data: {}, cookie: null }),
   extraAfter = 0,
 ) {
-  const before = await stats(servers);
+  const before = await writesOf(servers);
   const answers: Promise<Answer>[] = [];
   let acknowledged = 0;
   let extraAnswer: Promise<Answer> | null = null;
@@ -55,7 +57,7 @@ async function parallelWrites(
   extraAnswer = extra();
   const all = await Promise.all(answers);
   const last = await extraAnswer;
-  const writes = await stats(servers) - before;
+  const writes = await writesOf(servers) - before;
   return { answers: all, extra: last, writes };
 }
 

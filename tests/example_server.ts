@@ -170,6 +170,21 @@ export interface Answer {
   cookie: string | null;
 }
 
+/** What tests/session_server.ts says of itself at /stats. */
+export interface Stats {
+  gets: number;
+  sets: number;
+  deletes: number;
+  size: number | null;
+  connections: number;
+  memory: Deno.MemoryUsage;
+}
+
+/** The /stats of a tests/session_server.ts server. */
+export async function stats(server: ExampleServer): Promise<Stats> {
+  return await (await fetch(`${server.url}/stats`)).json();
+}
+
 /** A GET of `url` with `cookie`, its body read. */
 export async function send(
   url: string,

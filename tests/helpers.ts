@@ -21,6 +21,14 @@ export const SECRET_B =
 export const SECRET_C =
   "45c48cce2e2d7fbdea1afc51c7c6ad26ffeeddccbbaa99887766554433221100";
 
+/** A port on 127.0.0.1 that was free a moment ago, for a server that cannot be given port 0. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
 /** Calls a handler directly, as Deno.serve would, with `cookie` as its Cookie header. */
 export async function call(
   handler: Deno.ServeHandler,

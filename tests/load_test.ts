@@ -11,26 +11,14 @@ import {
   type ExampleServer,
   send,
   startSessionServer,
+  type Stats,
+  stats,
 } from "./example_server.ts";
 import { startRedis } from "./redis_helpers.ts";
 
 const SESSIONS = 10_000;
 const CONNECTIONS = 50;
 const MIB = 2 ** 20;
-
-/** What tests/session_server.ts says of itself. */
-interface Stats {
-  gets: number;
-  sets: number;
-  deletes: number;
-  size: number | null;
-  connections: number;
-  memory: Deno.MemoryUsage;
-}
-
-async function stats(server: ExampleServer): Promise<Stats> {
-  return await (await fetch(`${server.url}/stats`)).json();
-}
 
 /**
  * Runs `task(i)` for i in [from, to), `CONNECTIONS` at a time; the answers

@@ -9,6 +9,7 @@ import { serveHandler, session, type SessionState } from "../oak.ts";
 import { callHandler } from "../testing.ts";
 import {
   cookieOf,
+  freePort,
   parseSetCookie,
   SpyStore,
   untouchedRouteSteps,
@@ -89,9 +90,7 @@ async function underListen(
 ): Promise<void> {
   // app.listen() reports no port of its own choosing (it answers 0): take a
   // free one first.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   const stop = new AbortController();
   // Not awaited: after the abort, Oak's loop over requests never ends.
   app.listen({ hostname: "127.0.0.1", port, signal: stop.signal });

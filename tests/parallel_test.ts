@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { startDeno } from "./example_server.ts";
-import { parseSetCookie } from "./helpers.ts";
+import { freePort, parseSetCookie } from "./helpers.ts";
 
 const WORKERS = 2;
 const VISITS = 20;
@@ -16,9 +16,7 @@ const MAX_VISITS = 400;
  * and on (up to MAX_VISITS) until every worker answered one.
  */
 async function visitParallel(kvPath?: string) {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = freePort();
   await using server = await startDeno([
     "serve",
     "--parallel",

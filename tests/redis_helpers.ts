@@ -4,6 +4,7 @@
 
 import { createClient } from "redis";
 import { Redis } from "ioredis";
+import { freePort } from "./helpers.ts";
 
 const STARTUP_MS = 10_000;
 
@@ -31,13 +32,6 @@ export interface RedisServer extends AsyncDisposable {
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked: a server may take it first). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** Runs redis-cli against `port`; its stdout, trimmed. */
 export async function cli(port: number, ...args: string[]): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command("redis-cli", {
