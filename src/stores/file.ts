@@ -842,7 +842,7 @@ export class FileStore implements SessionStore, UserIndex, AsyncDisposable {
       // Under the session's lock no write is in progress, so a temporary
       // file is an orphan; a lock file is removed by the release itself.
       await this.#locked([leftover[1]], async () => {
-        if (TEMP.test(name)) await removeIfPresent(this.#path(name));
+        if (lock === null) await removeIfPresent(this.#path(name));
       });
     };
     try {
