@@ -47,7 +47,7 @@ export type {
   WriteCondition,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/stores/memory.ts";
-export { KvStore, type KvStoreOptions } from "./src/stores/kv.ts";
+export { KvStore, type KvStoreOptions, openKv } from "./src/stores/kv.ts";
 export {
   type ClearExpiredOptions,
   FileStore,

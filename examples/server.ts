@@ -38,6 +38,7 @@ import {
   KvStore,
   listUserSessions,
   MemoryStore,
+  openKv,
   type Session,
   type SessionOptions,
   type SessionStore,
@@ -158,31 +159,13 @@ async function route(store: SessionStore, req: Request): Promise<Response> {
 }
 
 /**
- * Opens a KV file. Processes that open a file not created yet while another
- * writes to it can find it locked (measured: 2 opens in 300, never once the
- * file exists), so a locked open is tried again, up to 10 times.
- */
-async function openKvFile(path: string): Promise<Deno.Kv> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await Deno.openKv(path);
-    } catch (error) {
-      const locked = error instanceof Error &&
-        error.message.includes("database is locked");
-      if (!locked || attempt === 10) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
-    }
-  }
-}
-
-/**
  * Opens the store the flags name. For `kv` it opens the KV file, which stays
  * open as long as the server runs.
  */
 export async function openStore(flags: ServerFlags): Promise<SessionStore> {
   switch (flags.store) {
     case "kv":
-      return new KvStore(await openKvFile(flags.kvPath ?? "./sessions.kv"));
+      return new KvStore(await openKv(flags.kvPath ?? "./sessions.kv"));
     case "memory":
       return new MemoryStore();
     case "file":

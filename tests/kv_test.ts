@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   getSession,
   KvStore,
+  openKv,
   type SessionStore,
   SessionTooLargeError,
   withSession,
@@ -668,6 +669,95 @@ Deno.test("KvStore retries 'database is locked', a bounded number of times", asy
       assert.ok(performance.now() - started < 1_000);
       assert.equal(spy.commits.length, 10);
       assert.equal(await store.get(HEX_KEY), null);
+    },
+  );
+});
+
+/**
+ * Runs `fn` with `Deno.openKv` replaced by one that throws each error of
+ * `failures` in turn, then opens `:memory:`; resolves to the paths it was
+ * called with.
+ */
+async function withFailingOpens(
+  failures: Error[],
+  fn: () => Promise<void>,
+): Promise<(string | undefined)[]> {
+  const original = Object.getOwnPropertyDescriptor(Deno, "openKv");
+  assert.ok(original);
+  const realOpen = Deno.openKv;
+  const paths: (string | undefined)[] = [];
+  Object.defineProperty(Deno, "openKv", {
+    configurable: true,
+    value: (path?: string) => {
+      paths.push(path);
+      const failure = failures.shift();
+      return failure === undefined
+        ? realOpen(":memory:")
+        : Promise.reject(failure);
+    },
+  });
+  try {
+    await fn();
+  } finally {
+    Object.defineProperty(Deno, "openKv", original);
+  }
+  return paths;
+}
+
+Deno.test("openKv tries a locked open again, a bounded number of times", async (t) => {
+  await t.step("locked a few times, then the database opens", async () => {
+    const paths = await withFailingOpens(
+      Array.from({ length: 3 }, () => new Error("database is locked")),
+      async () => {
+        using kv = await openKv("./sessions.kv");
+        const store = new KvStore(kv);
+        await store.set(HEX_KEY, makeRecord({ n: 1 }), { version: null });
+        assert.deepEqual((await store.get(HEX_KEY))?.record.data, { n: 1 });
+      },
+    );
+    assert.deepEqual(paths, Array(4).fill("./sessions.kv"));
+  });
+
+  await t.step(
+    "locked every time: rejects after 10 attempts, under a second",
+    async () => {
+      const started = performance.now();
+      const paths = await withFailingOpens(
+        Array.from({ length: 20 }, () => new Error("database is locked")),
+        async () => {
+          await assert.rejects(openKv("./sessions.kv"), (error: Error) => {
+            assert.equal(
+              error.message,
+              'openKv: Deno KV reported "database is locked" 10 times in a row; nothing was opened',
+            );
+            assert.ok(error.cause instanceof Error);
+            return true;
+          });
+        },
+      );
+      assert.ok(performance.now() - started < 1_000);
+      assert.equal(paths.length, 10);
+    },
+  );
+
+  await t.step("any other failure rejects at once", async () => {
+    const denied = new Deno.errors.NotCapable("Requires read access");
+    const paths = await withFailingOpens([denied], async () => {
+      await assert.rejects(
+        openKv("./sessions.kv"),
+        (error) => error === denied,
+      );
+    });
+    assert.equal(paths.length, 1);
+  });
+
+  await t.step(
+    "no path opens the default database, as Deno.openKv()",
+    async () => {
+      const paths = await withFailingOpens([], async () => {
+        using _kv = await openKv();
+      });
+      assert.deepEqual(paths, [undefined]);
     },
   );
 });

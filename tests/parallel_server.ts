@@ -9,13 +9,19 @@
  * @module
  */
 
-import { getSession, KvStore, MemoryStore, withSession } from "../mod.ts";
+import {
+  getSession,
+  KvStore,
+  MemoryStore,
+  openKv,
+  withSession,
+} from "../mod.ts";
 
 const worker = crypto.randomUUID();
 const [kvPath] = Deno.args;
 const store = kvPath === undefined
   ? new MemoryStore()
-  : new KvStore(await Deno.openKv(kvPath));
+  : new KvStore(await openKv(kvPath));
 
 export default {
   fetch: withSession(async (req) => {

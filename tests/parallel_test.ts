@@ -8,6 +8,7 @@ import { freePort, parseSetCookie } from "./helpers.ts";
 const WORKERS = 2;
 const VISITS = 20;
 const MAX_VISITS = 400;
+const READY_MS = 60_000;
 
 /**
  * Serves tests/parallel_server.ts with `deno serve --parallel` on WORKERS
@@ -30,15 +31,23 @@ async function visitParallel(kvPath?: string) {
     ...kvPath === undefined ? [] : [kvPath],
   ], { DENO_JOBS: String(WORKERS) });
   using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
-  // The first worker to listen says so; wait until every one answers.
+  // The first worker to listen says so, and on a loaded machine the others
+  // may start seconds later: probe until every one answers.
   const ready = new Set<string>();
-  for (let probes = 0; ready.size < WORKERS && probes < 200; probes++) {
+  const readyBy = Date.now() + READY_MS;
+  while (ready.size < WORKERS && Date.now() < readyBy) {
     const response = await fetch(`${server.url}/worker`, {
       client,
       signal: AbortSignal.timeout(10_000),
     });
     ready.add(await response.text());
+    if (ready.size < WORKERS) await new Promise((r) => setTimeout(r, 20));
   }
+  assert.equal(
+    ready.size,
+    WORKERS,
+    `all workers answered within ${READY_MS} ms`,
+  );
   let cookie: string | null = null;
   const counts: number[] = [];
   const workers = new Set<string>();

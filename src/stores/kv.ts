@@ -62,6 +62,36 @@ export interface KvStoreOptions {
 }
 
 /**
+ * Opens a Deno KV database as `Deno.openKv(path)` does, trying again while
+ * SQLite reports the file locked, up to 10 times with a small random backoff
+ * (under 1 s in all). Workers of `deno serve --parallel`, or processes
+ * started together, that open one KV file at the same moment can find it
+ * locked, and a worker that fails to open it is lost. Any other failure
+ * rejects at once. The caller owns the `Deno.Kv` and closes it.
+ *
+ * @param path A file path, `":memory:"`, a KV Connect URL, or none (the
+ *   default database; Deno Deploy's there).
+ * @returns The open database, to pass to {@linkcode KvStore}.
+ * @example
+ * ```ts
+ * import { KvStore, openKv, withSession } from "@denokit/session";
+ *
+ * const kv = await openKv(":memory:"); // "./sessions.kv" under deno serve --parallel
+ * const handler = withSession(() => new Response("ok"), {
+ *   store: new KvStore(kv),
+ * });
+ * // export default { fetch: handler };
+ * kv.close();
+ * ```
+ */
+export function openKv(path?: string): Promise<Deno.Kv> {
+  return retryLocked(
+    () => Deno.openKv(path),
+    lockedTooOften("openKv", "nothing was opened"),
+  );
+}
+
+/**
  * Sessions in Deno KV. The caller opens the `Deno.Kv` and owns it (and closes
  * it); the store never opens or closes one.
  *
@@ -292,26 +322,31 @@ function expiring(record: SessionRecord): { expireIn?: number } {
   return { expireIn: Math.max(1, left) };
 }
 
+/** A call's failure as SQLite's lock (a TypeError; an Error from openKv). */
 function isLocked(error: unknown): boolean {
-  return error instanceof TypeError &&
+  return error instanceof Error &&
     error.message.includes("database is locked");
 }
 
+const lockedTooOften = (what: string, outcome: string) =>
+  `${what}: Deno KV reported "database is locked" ${LOCKED_ATTEMPTS} times in a row; ${outcome}`;
+
 /**
  * Runs a KV call again while SQLite reports the file locked by another
- * process (nothing was written then), a bounded number of times.
+ * process (nothing was done then), a bounded number of times; then rejects
+ * with the message `gaveUp`.
  */
-async function retryLocked<T>(call: () => Promise<T>): Promise<T> {
+async function retryLocked<T>(
+  call: () => Promise<T>,
+  gaveUp = lockedTooOften("KvStore", "nothing was written"),
+): Promise<T> {
   for (let attempt = 1;; attempt++) {
     try {
       return await call();
     } catch (error) {
       if (!isLocked(error)) throw error;
       if (attempt === LOCKED_ATTEMPTS) {
-        throw new Error(
-          `KvStore: Deno KV reported "database is locked" ${LOCKED_ATTEMPTS} times in a row; nothing was written`,
-          { cause: error },
-        );
+        throw new Error(gaveUp, { cause: error });
       }
       const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
       await new Promise((resolve) =>
