@@ -63,11 +63,11 @@ export interface KvStoreOptions {
 
 /**
  * Opens a Deno KV database as `Deno.openKv(path)` does, trying again while
- * SQLite reports the file locked, up to 10 times with a small random backoff
- * (under 1 s in all). Workers of `deno serve --parallel`, or processes
+ * SQLite reports the file locked: up to 10 attempts with a small random
+ * backoff, under 1 s in all. Workers of `deno serve --parallel`, or processes
  * started together, that open one KV file at the same moment can find it
- * locked, and a worker that fails to open it is lost. Any other failure
- * rejects at once. The caller owns the `Deno.Kv` and closes it.
+ * locked, and the uncaught error stops that worker or the whole server. Any
+ * other failure rejects at once. The caller owns the `Deno.Kv` and closes it.
  *
  * @param path A file path, `":memory:"`, a KV Connect URL, or none (the
  *   default database; Deno Deploy's there).
@@ -109,8 +109,8 @@ export function openKv(path?: string): Promise<Deno.Kv> {
  *   still returned past its deadline is never served as live. A deadline
  *   more than 100 years away is written without `expireIn`.
  * - When KV reports `database is locked` (several processes on one SQLite
- *   file), the call is retried up to 10 times with a small random backoff
- *   (under 1 s in all), then rejects. Every other failure, a closed `Deno.Kv`
+ *   file), the call is tried again, up to 10 attempts with a small random
+ *   backoff (under 1 s in all), then rejects. Every other failure, a closed `Deno.Kv`
  *   included, rejects at once: never a missing session.
  * - A value that is not a record (corrupt, or another program's) reads as no
  *   session.
