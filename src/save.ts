@@ -7,7 +7,7 @@
  */
 
 import { freshRecord, isTouchDue } from "./expiry.ts";
-import { emit, sessionEvent } from "./events.ts";
+import { emit, type SessionEvent, sessionEvent } from "./events.ts";
 import { generateId, storeKey, successorOf } from "./id.ts";
 import type { Config } from "./options.ts";
 import type { SessionRecord } from "./store.ts";
@@ -101,14 +101,13 @@ export async function saveSession(
       if (outcome.stored.record.data !== change.view) state.merged = true;
       if (save || adopted !== null) state.cookieAction = "send";
       if (rotated !== null) {
-        emit(config.onEvent, () =>
-          sessionEvent(
-            "rotated",
-            config.now(),
-            outcome.key,
-            outcome.stored.record.user,
-            held.key,
-          ));
+        announce(
+          config,
+          "rotated",
+          outcome.key,
+          outcome.stored.record.user,
+          held.key,
+        );
       }
       return true;
     }
@@ -168,10 +167,7 @@ async function createSession(state: SessionState): Promise<boolean> {
   }
   state.held = { id, key, stored, rotatedAway: false };
   state.cookieAction = "send";
-  emit(
-    config.onEvent,
-    () => sessionEvent("created", config.now(), key, record.user),
-  );
+  announce(config, "created", key, record.user);
   return true;
 }
 
@@ -198,10 +194,7 @@ function resealSession(
   state.held = { id, key, stored: { record, version }, rotatedAway: false };
   state.cookieAction = "send";
   if (change.rotation !== null) {
-    emit(
-      config.onEvent,
-      () => sessionEvent("rotated", config.now(), key, record.user, held.key),
-    );
+    announce(config, "rotated", key, record.user, held.key);
   }
   return true;
 }
@@ -273,15 +266,23 @@ export async function endSession(state: SessionState): Promise<void> {
     if (config.sealer === null) {
       await config.writer.submit(held.key, { kind: "end", config });
     }
-    emit(config.onEvent, () =>
-      sessionEvent(
-        "flushed",
-        config.now(),
-        held.key,
-        held.stored.record.user,
-      ));
+    announce(config, "flushed", held.key, held.stored.record.user);
   }
   endHeld(state);
+}
+
+/** Tells the `onEvent` hook, if any, of `type` for the session under `key`. */
+function announce(
+  config: Config,
+  type: SessionEvent["type"],
+  key: string,
+  userId: string | undefined,
+  previousKey?: string,
+): void {
+  emit(
+    config.onEvent,
+    () => sessionEvent(type, config.now(), key, userId, previousKey),
+  );
 }
 
 /** The session ended: drop it, and clear the cookie if one came. */
